@@ -1,0 +1,46 @@
+# arf_ids — every target installs what it needs (uv, then the locked environment).
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export ARF_IDS_HOME ?= .arf_ids
+export DAGSTER_HOME ?= $(abspath $(ARF_IDS_HOME))/dagster
+
+.PHONY: install test test-fast demo dev lock lint clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.installed: $(UV) uv.lock pyproject.toml
+	$(UV) sync --frozen --all-extras --python $(PYTHON)
+	touch $@
+
+install: $(VENV)/.installed  ## the locked environment in .venv
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+test: install  ## every test (real Dagster, MLflow, SQLite; shared data when present)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15
+
+demo: install $(DAGSTER_HOME)/dagster.yaml  ## the whole loop: bootstrap, daemon, drift, retrain, promotion, report
+	$(BIN)/arf-ids demo
+
+dev: install $(DAGSTER_HOME)/dagster.yaml  ## Dagster webserver and daemon on 127.0.0.1:3000
+	$(BIN)/arf-ids bootstrap
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+lock: $(UV)  ## re-resolve uv.lock after a change to pyproject.toml
+	$(UV) lock --python $(PYTHON)
+
+lint: install
+	$(BIN)/ruff check arf_ids arf_ids_tests scripts
+
+clean:
+	rm -rf $(VENV) $(TOOLS) $(ARF_IDS_HOME)

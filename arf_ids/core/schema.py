@@ -1,0 +1,140 @@
+"""Flow schema: the ordered feature names a model reads.
+
+The schema is data, not code: every model bundle stores its own feature order, so a
+model trained on the 76 columns of a full CICFlowMeter export works exactly like one
+trained on the 19 columns of the CIC-IDS2017 sample.
+
+>>> schema = FlowSchema(features=("a", "b"))
+>>> schema.vector({"b": 2, "a": 1}).tolist()
+[1.0, 2.0]
+>>> schema.vector([1, 2]).tolist()
+[1.0, 2.0]
+>>> schema.vector({"a": 1})
+Traceback (most recent call last):
+...
+arf_ids.core.errors.InvalidFlowError: feature 'b' is missing
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from arf_ids.core.errors import InvalidFlowError
+
+#: The 19 CICFlowMeter features of the CIC-IDS2017 sample (PWPAE's ``cic_0.01km.csv``),
+#: spelled exactly as CICFlowMeter writes them.
+CIC_IDS2017_FEATURES: tuple[str, ...] = (
+    "Flow Duration",
+    "Total Length of Fwd Packets",
+    "Fwd Packet Length Max",
+    "Fwd Packet Length Mean",
+    "Bwd Packet Length Max",
+    "Bwd Packet Length Min",
+    "Flow IAT Mean",
+    "Flow IAT Min",
+    "Fwd IAT Min",
+    "Fwd Header Length",
+    "Bwd Header Length",
+    "Fwd Packets/s",
+    "Bwd Packets/s",
+    "Min Packet Length",
+    "URG Flag Count",
+    "Down/Up Ratio",
+    "Init_Win_bytes_forward",
+    "Init_Win_bytes_backward",
+    "min_seg_size_forward",
+)
+
+Flow = Mapping[str, Any] | Sequence[Any]
+
+
+def _as_finite_float(feature: str, value: Any, index: int | None) -> float:
+    if isinstance(value, bool) or value is None or isinstance(value, str | bytes):
+        kind = "missing (null)" if value is None else f"not a number ({type(value).__name__} {value!r})"
+        raise InvalidFlowError(feature, f"is {kind}", index=index)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidFlowError(feature, f"is not a number ({value!r})", index=index) from None
+    if not math.isfinite(number):
+        raise InvalidFlowError(feature, f"is not finite ({number})", index=index)
+    return number
+
+
+class FlowSchema(BaseModel):
+    """An ordered, duplicate-free tuple of feature names."""
+
+    model_config = ConfigDict(frozen=True)
+
+    features: tuple[str, ...]
+
+    @field_validator("features")
+    @classmethod
+    def _unique_and_non_empty(cls, features: tuple[str, ...]) -> tuple[str, ...]:
+        if not features:
+            raise ValueError("a schema needs at least one feature")
+        seen: set[str] = set()
+        dupes = [f for f in features if f in seen or seen.add(f)]
+        if dupes:
+            raise ValueError(f"duplicate feature names: {dupes}")
+        return features
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def vector(self, flow: Flow, *, index: int | None = None) -> np.ndarray:
+        """One flow (name-to-value mapping, or a list in feature order) as a float vector."""
+        if isinstance(flow, Mapping):
+            known = set(self.features)
+            unknown = [name for name in flow if name not in known]
+            if unknown:
+                raise InvalidFlowError(unknown[0], "is not a feature of this model", index=index)
+            values = []
+            for name in self.features:
+                if name not in flow:
+                    raise InvalidFlowError(name, "is missing", index=index)
+                values.append(_as_finite_float(name, flow[name], index))
+            return np.asarray(values, dtype=np.float64)
+        if isinstance(flow, str | bytes) or not isinstance(flow, Sequence | np.ndarray):
+            raise InvalidFlowError(None, f"a flow must be a mapping or a list, not {type(flow).__name__}", index=index)
+        if len(flow) != len(self.features):
+            raise InvalidFlowError(
+                None, f"has {len(flow)} values but the model reads {len(self.features)} features", index=index
+            )
+        return np.asarray(
+            [_as_finite_float(name, value, index) for name, value in zip(self.features, flow, strict=True)],
+            dtype=np.float64,
+        )
+
+    def matrix(self, flows: Sequence[Flow]) -> np.ndarray:
+        """Many flows as an ``(n, n_features)`` matrix; the first bad flow raises."""
+        if len(flows) == 0:
+            return np.empty((0, len(self.features)), dtype=np.float64)
+        return np.vstack([self.vector(flow, index=i) for i, flow in enumerate(flows)])
+
+    def frame_matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        """The schema's columns of a data frame, validated, as a float matrix."""
+        missing = [name for name in self.features if name not in frame.columns]
+        if missing:
+            raise InvalidFlowError(missing[0], "is missing from the data frame")
+        values = frame.loc[:, list(self.features)]
+        try:
+            matrix = values.to_numpy(dtype=np.float64)
+        except (TypeError, ValueError):
+            for name in self.features:
+                if pd.to_numeric(values[name], errors="coerce").isna().any() and not values[name].isna().all():
+                    raise InvalidFlowError(name, "holds values that are not numbers") from None
+            raise
+        bad_rows, bad_cols = np.nonzero(~np.isfinite(matrix))
+        if bad_rows.size:
+            raise InvalidFlowError(self.features[bad_cols[0]], "is missing or not finite", index=int(bad_rows[0]))
+        return matrix
+
+
+DEFAULT_SCHEMA = FlowSchema(features=CIC_IDS2017_FEATURES)

@@ -1,0 +1,214 @@
+"""``arf-ids demo``: the whole adaptive loop on embedded defaults, measured.
+
+Bootstrap → Dagster daemon and webserver → replay base traffic → a drift starts at a
+known flow → ``drift_sensor`` launches the retrain run → the gate promotes a new model
+→ the replay picks it up → replay on until the error rate has recovered → report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+from arf_ids.cli import PROJECT_ROOT, bootstrap, prepare_dagster_home
+from arf_ids.core.errors import ArfIdsError
+from arf_ids.core.evaluation import score
+from arf_ids.core.generator import DriftScenario, TrafficGenerator
+from arf_ids.core.lineage import LABEL
+from arf_ids.core.logstore import LogStore
+from arf_ids.core.registry import ModelRegistry
+from arf_ids.defs.retraining.sensors import DRIFT_AT_TAG, TRIGGER_TAG
+from arf_ids.replay import Replayer, ReplayConfig, ReplayProgress
+from arf_ids.settings import Settings
+
+
+class DemoPlan(BaseModel):
+    """The demo's traffic and its limits."""
+
+    model_config = ConfigDict(frozen=True)
+
+    scenario: str = "attack_variant"
+    onset_flow: int = 6_000
+    drift_share: float = 0.3
+    rate: float = 400.0
+    label_delay: int = 100
+    seed: int = 7
+    retrain_timeout_seconds: float = 360.0
+    recovery_window: int = 2_000
+    max_flows_after_promotion: int = 16_000
+    recovery_margin: float = 0.01
+
+
+class DemoFailed(ArfIdsError):
+    """A step of the demo did not happen."""
+
+
+@contextmanager
+def dagster_services(env: dict[str, str], port: int) -> Iterator[None]:
+    """The Dagster daemon and webserver on 127.0.0.1, stopped on exit whatever happens."""
+    bin_dir = Path(sys.executable).parent
+    workspace = str(PROJECT_ROOT / "workspace.yaml")
+    commands = [
+        [str(bin_dir / "dagster-daemon"), "run", "-w", workspace],
+        [str(bin_dir / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w", workspace],
+    ]
+    log_dir = Path(env["ARF_IDS_HOME"]) / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    processes = []
+    try:
+        for command in commands:
+            log = open(log_dir / f"{Path(command[0]).name}.log", "wb")  # noqa: SIM115 (closed with the process)
+            processes.append(
+                subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            )
+        wait_for_http(f"http://127.0.0.1:{port}/server_info", timeout=120)
+        print(f"Dagster UI on http://127.0.0.1:{port} (logs in {log_dir})")
+        yield
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def wait_for_http(url: str, *, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback only)
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(1)
+    raise DemoFailed(f"{url} did not answer within {timeout:.0f}s")
+
+
+def retrain_run(instance: dg.DagsterInstance) -> dg.DagsterRun | None:
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={TRIGGER_TAG: "drift_sensor"}), limit=1)
+    return runs[0] if runs else None
+
+
+def flow_index(flow_ids: pd.Series) -> np.ndarray:
+    return flow_ids.str.rsplit("-", n=1).str[-1].astype(int).to_numpy()
+
+
+def macro_f1(frame: pd.DataFrame) -> float | None:
+    return score(frame[LABEL].to_numpy(), frame["predicted_label"].to_numpy()).macro_f1 if len(frame) else None
+
+
+def error_rate(frame: pd.DataFrame) -> float | None:
+    return float((frame["predicted_label"] != frame[LABEL]).mean()) if len(frame) else None
+
+
+def served_since(log_store: LogStore, first_flow: int) -> pd.DataFrame:
+    """Labelled flows from ``first_flow`` on (the ones the new model scored)."""
+    labelled = log_store.labelled_frame()
+    return labelled.loc[flow_index(labelled["flow_id"]) >= first_flow]
+
+
+def run_demo(settings: Settings, *, webserver_port: int = 3000, plan: DemoPlan = DemoPlan()) -> int:
+    """Run the loop; write ``reports/demo.json``; exit code 0 only if every step happened."""
+    started = time.perf_counter()
+    demo_home = settings.home / "demo"
+    shutil.rmtree(demo_home, ignore_errors=True)
+    env = {
+        **os.environ,
+        "ARF_IDS_HOME": str(demo_home),
+        "DAGSTER_HOME": str(demo_home / "dagster"),
+        "ARF_IDS_SENSOR__INTERVAL_SECONDS": "5",
+        "ARF_IDS_SENSOR__COOLDOWN_MINUTES": "30",
+        "ARF_IDS_SENSOR__LOOKBACK_HOURS": "1",
+    }
+    os.environ.update(env)
+    demo_settings = Settings()
+    prepare_dagster_home(demo_settings)
+    registry = ModelRegistry(demo_settings.registry_config())
+    version_before = bootstrap(demo_settings)
+    log_store = LogStore(demo_settings.log_store_url)
+    scenario = DriftScenario(name=plan.scenario, onset_flow=plan.onset_flow, drift_share=plan.drift_share)
+    total = plan.onset_flow + int(plan.rate * plan.retrain_timeout_seconds) + plan.max_flows_after_promotion
+    flows = TrafficGenerator(seed=plan.seed).stream(total, scenario)
+    replayer = Replayer(registry, log_store, ReplayConfig(label_delay=plan.label_delay, rate=plan.rate, flow_id_prefix="demo"))
+    report: dict[str, object] = {"scenario": plan.model_dump(), "production_version_before": version_before}
+
+    with dagster_services(env, webserver_port), dg.DagsterInstance.get() as instance:
+        position = replayer.run(flows.iloc[: plan.onset_flow], description="base traffic")
+        deadline = time.monotonic() + plan.retrain_timeout_seconds
+
+        def promoted(progress: ReplayProgress) -> bool:
+            run = retrain_run(instance)
+            if run is not None and run.status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED):
+                raise DemoFailed(f"retrain run {run.run_id} ended {run.status.value}")
+            if time.monotonic() > deadline:
+                raise DemoFailed(f"no promotion within {plan.retrain_timeout_seconds:.0f}s of the drift")
+            return progress.model_version is not None and progress.model_version != version_before
+
+        position += replayer.run(flows.iloc[position:], until=promoted, description="drifted traffic")
+        run = retrain_run(instance)
+        promoted_at_flow = replayer.progress.first_flow_by_version[replayer.progress.model_version]
+        labelled = log_store.labelled_frame()
+        target = error_rate(labelled.loc[flow_index(labelled["flow_id"]) < plan.onset_flow]) or 0.0
+        while position < len(flows):
+            position += replayer.run(flows.iloc[position : position + 1_000], description="after promotion")
+            recent = served_since(log_store, promoted_at_flow).tail(plan.recovery_window)
+            if len(recent) >= plan.recovery_window and (error_rate(recent) or 0.0) <= target + plan.recovery_margin:
+                break
+        replayer.flush_labels()
+
+    labelled = log_store.labelled_frame()
+    index = flow_index(labelled["flow_id"])
+    before = labelled.loc[index < plan.onset_flow]
+    during = labelled.loc[(index >= plan.onset_flow) & (index < promoted_at_flow)]
+    after = labelled.loc[index >= promoted_at_flow].tail(plan.recovery_window)
+    drift_at = pd.Timestamp(run.tags[DRIFT_AT_TAG]) if run is not None else None
+    detected = labelled.loc[labelled["predicted_at"] >= drift_at] if drift_at is not None else labelled.iloc[0:0]
+    report.update(
+        {
+            "drift_onset_flow": plan.onset_flow,
+            "drift_detected_flow": int(flow_index(detected["flow_id"]).min()) if len(detected) else None,
+            "retrain_run_id": run.run_id if run is not None else None,
+            "retrain_triggered_by": run.tags.get(TRIGGER_TAG) if run is not None else None,
+            "retrain_run_status": run.status.value if run is not None else None,
+            "production_version_after": registry.version_for("production"),
+            "first_flow_served_by_new_version": promoted_at_flow,
+            "macro_f1_before_drift": macro_f1(before),
+            "macro_f1_during_drift": macro_f1(during),
+            "macro_f1_after_recovery": macro_f1(after),
+            "error_rate_before_drift": error_rate(before),
+            "error_rate_during_drift": error_rate(during),
+            "error_rate_after_recovery": error_rate(after),
+            "flows_replayed": replayer.progress.flows,
+            "labels_logged": replayer.progress.labels,
+            "wall_seconds": round(time.perf_counter() - started, 1),
+        }
+    )
+    report["recovered"] = bool(
+        report["error_rate_after_recovery"] is not None
+        and report["error_rate_before_drift"] is not None
+        and report["error_rate_after_recovery"] <= report["error_rate_before_drift"] + plan.recovery_margin
+    )
+    settings.reports_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.reports_dir / "demo.json"
+    path.write_text(json.dumps(report, indent=2, default=str))
+    print(json.dumps(report, indent=2, default=str))
+    print(f"report written to {path}")
+    ok = report["production_version_after"] != version_before and report["recovered"]
+    return 0 if ok else 1

@@ -1,0 +1,116 @@
+"""One typed settings object for the whole platform, read from the environment.
+
+Every variable starts with ``ARF_IDS_``; nested groups use ``__``::
+
+    ARF_IDS_HOME=/var/lib/arf_ids                 # state directory (default .arf_ids)
+    ARF_IDS_LOG_STORE_URL=postgresql+psycopg://…  # prediction/label log (default SQLite in HOME)
+    ARF_IDS_MLFLOW_TRACKING_URI=http://mlflow:5000
+    ARF_IDS_DRIFT__DELTA=0.001                    # ADWIN delta
+    ARF_IDS_SENSOR__COOLDOWN_MINUTES=60
+
+>>> settings = Settings(home="/tmp/arf")
+>>> settings.log_store_url
+'sqlite:////tmp/arf/logs.db'
+>>> settings.drift.delta
+0.002
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from arf_ids.core.drift import DriftConfig
+from arf_ids.core.evaluation import GateConfig
+from arf_ids.core.lineage import LineageConfig
+from arf_ids.core.merge import MergeConfig
+from arf_ids.core.model import ArfConfig
+from arf_ids.core.registry import RegistryConfig
+from arf_ids.core.retrain import RetrainConfig
+
+
+class BaseDataSettings(BaseModel):
+    """Where the base data set (the first model's training data) comes from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: Literal["generator", "file"] = "generator"
+    path: str | None = None
+    format: Literal["cicflowmeter", "nsl-kdd", "unsw-nb15"] = "cicflowmeter"
+    n_flows: int = Field(default=24_000, gt=0, description="flows drawn from the generator")
+    holdout_fraction: float = Field(default=0.2, gt=0, lt=1, description="base rows kept out to test forgetting")
+
+
+class SensorSettings(BaseModel):
+    """How ``drift_sensor`` looks at the log and how often it may retrain."""
+
+    model_config = ConfigDict(frozen=True)
+
+    interval_seconds: int = Field(default=30, gt=0)
+    lookback_hours: float = Field(default=24.0, gt=0)
+    cooldown_minutes: float = Field(default=30.0, ge=0)
+
+
+class Settings(BaseSettings):
+    """The platform's configuration. Embedded defaults need no variable at all."""
+
+    model_config = SettingsConfigDict(env_prefix="ARF_IDS_", env_nested_delimiter="__", frozen=True)
+
+    home: Path = Path(".arf_ids")
+    log_store_url: str = Field(default="", description="SQLAlchemy URL; empty: SQLite in home")
+    mlflow_tracking_uri: str = Field(default="", description="empty: SQLite in home")
+    mlflow_registry_uri: str = Field(default="", description="empty: the tracking URI")
+    mlflow_artifact_location: str = Field(default="", description="empty: home/mlartifacts with the embedded store")
+    model_name: str = "arf-ids"
+    dataset_root: str = Field(default="", description="local directory or s3://bucket/prefix; empty: home/datasets")
+    s3_endpoint_url: str = Field(default="", description="S3-compatible endpoint; empty: AWS")
+    seed: int = 42
+
+    base: BaseDataSettings = BaseDataSettings()
+    arf: ArfConfig = ArfConfig()
+    retrain: RetrainConfig = RetrainConfig()
+    drift: DriftConfig = DriftConfig()
+    merge: MergeConfig = MergeConfig()
+    gate: GateConfig = GateConfig()
+    sensor: SensorSettings = SensorSettings()
+
+    @model_validator(mode="after")
+    def _embedded_defaults(self) -> Settings:
+        """Resolve the home directory and point every empty store at it."""
+        home = self.home.expanduser().resolve()
+        embedded_mlflow = not self.mlflow_tracking_uri
+        defaults = {
+            "home": home,
+            "log_store_url": self.log_store_url or f"sqlite:///{home / 'logs.db'}",
+            "mlflow_tracking_uri": self.mlflow_tracking_uri or f"sqlite:///{home / 'mlflow.db'}",
+            "mlflow_artifact_location": self.mlflow_artifact_location
+            or ((home / "mlartifacts").as_uri() if embedded_mlflow else ""),
+            "dataset_root": self.dataset_root or str(home / "datasets"),
+        }
+        for name, value in defaults.items():
+            object.__setattr__(self, name, value)
+        return self
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    def lineage_config(self) -> LineageConfig:
+        """The retrain lineage's knobs, as the core reads them."""
+        return LineageConfig(merge=self.merge, retrain=self.retrain, gate=self.gate, seed=self.seed)
+
+    def registry_config(self) -> RegistryConfig:
+        """Where the MLflow registry lives."""
+        return RegistryConfig(
+            tracking_uri=self.mlflow_tracking_uri,
+            registry_uri=self.mlflow_registry_uri or None,
+            artifact_location=self.mlflow_artifact_location or None,
+            model_name=self.model_name,
+        )
