@@ -84,7 +84,9 @@ class GateConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    max_forgetting: float = Field(default=0.02, ge=0.0, description="allowed drop of base hold-out macro-F1")
+    max_forgetting: float = Field(
+        default=0.02, ge=-1.0, le=1.0, description="allowed drop of base hold-out macro-F1 (negative: a required gain)"
+    )
     require_forgetting_check: bool = Field(default=True, description="the old system's gate had no such check")
 
 

@@ -25,7 +25,8 @@ def test_bootstrap_makes_the_first_model_production_once(bootstrapped):
     assert len(registry.versions()) == 2
     event = bootstrapped.instance.get_latest_materialization_event(dg.AssetKey("base_model"))
     assert event.asset_materialization.metadata["became_production"].value is False
-    assert event.asset_materialization.metadata["holdout_macro_f1"].value > 0.8
+    # a majority-class model scores about 0.12 macro-F1 on these 7 classes
+    assert event.asset_materialization.metadata["holdout_macro_f1"].value > 0.5
 
 
 def test_daily_partition_writes_labelled_logs_and_drift_signals(bootstrapped):
