@@ -25,6 +25,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from arf_ids.cli import PROJECT_ROOT, bootstrap, prepare_dagster_home
+from arf_ids.core.drift import detect_drift
 from arf_ids.core.errors import ArfIdsError
 from arf_ids.core.evaluation import score
 from arf_ids.core.generator import DriftScenario, TrafficGenerator
@@ -101,6 +102,14 @@ def wait_for_http(url: str, *, timeout: float) -> None:
     raise DemoFailed(f"{url} did not answer within {timeout:.0f}s")
 
 
+def run_seconds(instance: dg.DagsterInstance, run: dg.DagsterRun | None) -> float | None:
+    """Wall time of a finished run, from the instance's run record."""
+    records = instance.get_run_records(filters=dg.RunsFilter(run_ids=[run.run_id])) if run is not None else []
+    if not records or not (records[0].end_time and records[0].start_time):
+        return None
+    return round(records[0].end_time - records[0].start_time, 1)
+
+
 def retrain_run(instance: dg.DagsterInstance) -> dg.DagsterRun | None:
     runs = instance.get_runs(filters=dg.RunsFilter(tags={TRIGGER_TAG: "drift_sensor"}), limit=1)
     return runs[0] if runs else None
@@ -162,7 +171,6 @@ def run_demo(settings: Settings, *, webserver_port: int = 3000, plan: DemoPlan =
             return progress.model_version is not None and progress.model_version != version_before
 
         position += replayer.run(flows.iloc[position:], until=promoted, description="drifted traffic")
-        run = retrain_run(instance)
         promoted_at_flow = replayer.progress.first_flow_by_version[replayer.progress.model_version]
         labelled = log_store.labelled_frame()
         target = error_rate(labelled.loc[flow_index(labelled["flow_id"]) < plan.onset_flow]) or 0.0
@@ -172,21 +180,26 @@ def run_demo(settings: Settings, *, webserver_port: int = 3000, plan: DemoPlan =
             if len(recent) >= plan.recovery_window and (error_rate(recent) or 0.0) <= target + plan.recovery_margin:
                 break
         replayer.flush_labels()
+        run = retrain_run(instance)
+        retrain_seconds = run_seconds(instance, run)
 
     labelled = log_store.labelled_frame()
     index = flow_index(labelled["flow_id"])
     before = labelled.loc[index < plan.onset_flow]
     during = labelled.loc[(index >= plan.onset_flow) & (index < promoted_at_flow)]
     after = labelled.loc[index >= promoted_at_flow].tail(plan.recovery_window)
-    drift_at = pd.Timestamp(run.tags[DRIFT_AT_TAG]) if run is not None else None
-    detected = labelled.loc[labelled["predicted_at"] >= drift_at] if drift_at is not None else labelled.iloc[0:0]
+    # ADWIN is sequential: over the whole log it confirms at the same sample as the sensor did on its prefix
+    detection = detect_drift(labelled["predicted_at"], (labelled["predicted_label"] != labelled[LABEL]).to_numpy(), demo_settings.drift)
     report.update(
         {
             "drift_onset_flow": plan.onset_flow,
-            "drift_detected_flow": int(flow_index(detected["flow_id"]).min()) if len(detected) else None,
+            "drift_detected_flow": int(index[detection.first_drift_index]) if detection.first_drift_index is not None else None,
+            "drift_detected_at": detection.first_drift_at,
+            "sensor_drift_at": run.tags.get(DRIFT_AT_TAG) if run is not None else None,
             "retrain_run_id": run.run_id if run is not None else None,
             "retrain_triggered_by": run.tags.get(TRIGGER_TAG) if run is not None else None,
             "retrain_run_status": run.status.value if run is not None else None,
+            "retrain_run_seconds": retrain_seconds,
             "production_version_after": registry.version_for("production"),
             "first_flow_served_by_new_version": promoted_at_flow,
             "macro_f1_before_drift": macro_f1(before),

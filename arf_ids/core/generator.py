@@ -249,7 +249,9 @@ NOVEL_PROFILE = FlowProfile(  # data exfiltration: long flows, large uploads, sm
     init_win_backward=((-1, 0.5), (64240, 0.5)),
 )
 
-#: ``attack_variant``: DoS and PortScan variants that hide inside benign traffic's ranges.
+#: ``attack_variant``: DoS and PortScan variants that hide inside benign traffic's ranges,
+#: sent by a new tool whose TCP stack opens with window sizes no base traffic uses: the base
+#: model reads them as browsing, a model that has seen them can tell them apart.
 ATTACK_VARIANT_PROFILES: Mapping[str, FlowProfile] = MappingProxyType(
     {
         "DoS": WEB_PROFILE.model_copy(  # low-and-slow DoS mimicking ordinary browsing
@@ -258,7 +260,7 @@ ATTACK_VARIANT_PROFILES: Mapping[str, FlowProfile] = MappingProxyType(
                 "fwd_payload_mean": _ln(400, 0.3),
                 "empty_fwd_share": 0.0,
                 "min_seg_size_forward": ((20, 1.0),),
-                "init_win_forward": ((65535, 1.0),),
+                "init_win_forward": ((5840, 0.7), (64240, 0.3)),
             }
         ),
         "PortScan": WEB_PROFILE.model_copy(  # stealthy scan spread over seconds
@@ -267,7 +269,7 @@ ATTACK_VARIANT_PROFILES: Mapping[str, FlowProfile] = MappingProxyType(
                 "extra_fwd_packets": _ln(1.0, 0.3),
                 "fwd_payload_mean": _ln(30, 0.3),
                 "empty_fwd_share": 0.0,
-                "init_win_forward": ((-1, 0.5), (8192, 0.5)),
+                "init_win_forward": ((3072, 0.6), (4096, 0.4)),
             }
         ),
     }

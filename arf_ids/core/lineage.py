@@ -20,7 +20,7 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from arf_ids.core.evaluation import GateConfig, GateDecision, Scores, promotion_gate, score
 from arf_ids.core.merge import MergeConfig, MergeResult, concept_balanced_merge
@@ -42,6 +42,9 @@ class LineageConfig(BaseModel):
     retrain: RetrainConfig = RetrainConfig()
     gate: GateConfig = GateConfig()
     test_size: float = 0.2
+    max_drift_samples: int = Field(
+        default=3_000, gt=0, description="the first N labelled flows from the onset: the new concept, at a bounded cost"
+    )
     seed: int = 42
 
 
@@ -91,10 +94,13 @@ def train_base_model(
     )
 
 
-def select_drift_samples(labelled: pd.DataFrame, *, since: datetime, schema: FlowSchema) -> pd.DataFrame:
-    """Labelled flows predicted at or after the drift's onset: features and true label, in time order."""
+def select_drift_samples(
+    labelled: pd.DataFrame, *, since: datetime, schema: FlowSchema, limit: int
+) -> pd.DataFrame:
+    """The first ``limit`` labelled flows predicted at or after the drift's onset: features and
+    true label, in time order."""
     recent = labelled.loc[labelled["predicted_at"] >= pd.Timestamp(since)].sort_values(["predicted_at", "flow_id"])
-    return recent.loc[:, [*schema.features, LABEL]].reset_index(drop=True)
+    return recent.loc[:, [*schema.features, LABEL]].head(limit).reset_index(drop=True)
 
 
 def merge_with_base(drift_samples: pd.DataFrame, base_train: pd.DataFrame, config: LineageConfig) -> MergeResult:
@@ -110,9 +116,10 @@ def prepare(merged: pd.DataFrame, *, schema: FlowSchema, config: LineageConfig) 
 
 
 def build_candidate(
-    production: ModelBundle, train: pd.DataFrame, config: LineageConfig
+    production: ModelBundle, train: pd.DataFrame, base_train: pd.DataFrame, config: LineageConfig
 ) -> tuple[ModelBundle, RetrainReport]:
-    """Production's ARF plus new members, taught the SMOTE set, pruned on recent drift rows."""
+    """Production's ARF plus new members (warm-started on base rows), taught the SMOTE set,
+    pruned on recent drift rows."""
     schema = production.schema
     recent = train.loc[train[SOURCE] == "DRIFT"] if SOURCE in train else train
     if recent.empty:
@@ -124,6 +131,8 @@ def build_candidate(
         schema.frame_matrix(recent),
         recent[LABEL].tolist(),
         config.retrain,
+        X_old=schema.frame_matrix(base_train),
+        y_old=base_train[LABEL].tolist(),
     )
 
 
@@ -134,8 +143,11 @@ def drift_holdout(test: pd.DataFrame) -> pd.DataFrame:
 
 
 def _scores(bundle: ModelBundle, frame: pd.DataFrame) -> Scores:
+    """Scores over the hold-out's own classes: predicting a class the hold-out lacks (a novel
+    family on old traffic) counts as an error for the true class, not as an extra zero-F1 class."""
+    truth = frame[LABEL].to_numpy()
     predicted = bundle.predict_labels(bundle.schema.frame_matrix(frame))
-    return score(frame[LABEL].to_numpy(), np.asarray(predicted))
+    return score(truth, np.asarray(predicted), labels=sorted(set(truth.tolist())))
 
 
 def evaluate_candidate(
@@ -166,7 +178,7 @@ def run_retrain_lineage(
     started = time.perf_counter()
     merged = merge_with_base(drift_samples, base.train, config)
     prepared = prepare(merged.frame, schema=production.schema, config=config)
-    candidate, report = build_candidate(production, prepared.train_resampled, config)
+    candidate, report = build_candidate(production, prepared.train_resampled, base.train, config)
     evaluation = evaluate_candidate(
         candidate, production, drift_test=drift_holdout(prepared.test), base_holdout=base.holdout, config=config
     )

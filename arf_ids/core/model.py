@@ -60,7 +60,11 @@ _ZERO_STD = 1e-12
 class ArfConfig(BaseModel):
     """Hyper-parameters of the river ``ARFClassifier`` and of the confident vote.
 
-    Tree and detector defaults are river 0.26.1's own ARF defaults. ``binary_split`` stays
+    Detector defaults are river 0.26.1's own. ``lambda_value=10`` and ``grace_period=25``
+    (river: 6 and 50) were measured on the generator's 7 classes (base model, 4 seeds,
+    macro-F1 0.88-0.91 against 0.56-0.89) and on the CIC-IDS2017 sample (FIELD-NOTES:
+    99.16% / F1 97.54 against 99.05 / 97.21): rare families need trees that split sooner
+    and members that see each flow more often. ``binary_split`` stays
     ``False``: it only changes splits on nominal features, and every flow feature is
     numeric (numeric splits are binary anyway), so it has no effect on flow models.
 
@@ -72,8 +76,8 @@ class ArfConfig(BaseModel):
 
     n_models: int = Field(10, ge=1)
     max_features: int | float | Literal["sqrt", "log2"] | None = "sqrt"
-    lambda_value: int = Field(6, ge=1)
-    grace_period: int = Field(50, ge=1)
+    lambda_value: int = Field(10, ge=1)
+    grace_period: int = Field(25, ge=1)
     max_depth: int | None = Field(None, ge=1)
     split_criterion: Literal["info_gain", "gini", "hellinger"] = "info_gain"
     leaf_prediction: Literal["mc", "nb", "nba"] = "nba"

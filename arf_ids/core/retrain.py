@@ -49,6 +49,9 @@ class RetrainConfig(BaseModel):
     max_members: int = Field(20, ge=1, description="above this, the weakest members on recent data are dropped")
     seed: int = 42
     shuffle: bool = Field(True, description="learn the training rows in a seeded shuffled order")
+    warm_start_rows: int = Field(
+        10_000, ge=0, description="at most this many old-concept rows new members learn before the new data"
+    )
 
 
 class DroppedMember(BaseModel):
@@ -133,6 +136,28 @@ def add_members(arf: forest.ARFClassifier, member_seeds: Sequence[int]) -> None:
     check_member_layout(arf)
 
 
+def warm_start_members(
+    bundle: ModelBundle, members: Sequence[int], X: np.ndarray, y: Sequence[str], *, seed: int
+) -> None:
+    """Teach only the given members the old concepts (``X, y``), with ARF's Poisson(lambda) weights.
+
+    A new member that has seen only the drift set is young and over-confident about
+    everything else; under the confident vote it would outvote the old members on old
+    traffic. Learning the base replay first makes it a member that knows both. The
+    members' drift detectors are not fed here: this is a replay, not a stream.
+    """
+    scaled = bundle.scaled_matrix(X)
+    codes = bundle.encoded_labels(y, rows=scaled.shape[0])
+    rng = np.random.default_rng(seed)
+    arf = bundle.arf
+    weights = rng.poisson(arf.lambda_value, size=(scaled.shape[0], len(members)))
+    for row, code, row_weights in zip(scaled, codes.tolist(), weights, strict=True):
+        x = bundle.river_row(row)
+        for member, weight in zip(members, row_weights.tolist(), strict=True):
+            if weight:
+                arf.data[member].learn_one(x=x, y=code, w=weight)
+
+
 def keep_members(arf: forest.ARFClassifier, kept: Sequence[int]) -> None:
     """Keep only the members at ``kept`` (in that order), in every per-member list and tracker."""
     check_member_layout(arf)
@@ -182,12 +207,15 @@ def incremental_retrain(
     y_recent: Sequence[str],
     config: RetrainConfig | None = None,
     *,
+    X_old: np.ndarray | None = None,
+    y_old: Sequence[str] | None = None,
     parent_version: str | None = None,
     created_at: datetime | None = None,
 ) -> tuple[ModelBundle, RetrainReport]:
     """Retrain a copy of ``production``; ``production`` itself is not changed.
 
-    1. deep-copy the bundle; 2. add ``ceil(add_ratio * members)`` new members;
+    1. deep-copy the bundle; 2. add ``ceil(add_ratio * members)`` new members, which first
+    learn up to ``warm_start_rows`` seeded rows of ``X_old, y_old`` (old concepts) if given;
     3. the whole ensemble learns raw ``X_train, y_train`` once (seeded shuffle unless
     ``shuffle=False``), through the bundle's frozen scaler; 4. above ``max_members``, drop
     the members least accurate on ``X_recent, y_recent`` (ties keep older members).
@@ -204,6 +232,12 @@ def incremental_retrain(
     member_seeds = [int(seed) for seed in rng.integers(0, 2**63 - 1, size=n_added)]
     shuffle_seed = int(rng.integers(0, 2**63 - 1))
     add_members(candidate.arf, member_seeds)
+    if X_old is not None and y_old is not None and len(y_old) and config.warm_start_rows:
+        take = rng.permutation(len(y_old))[: config.warm_start_rows]
+        new_members = list(range(members_before, len(candidate.arf)))
+        warm_start_members(
+            candidate, new_members, X_old[take], [y_old[i] for i in take], seed=int(rng.integers(0, 2**63 - 1))
+        )
 
     rows_before = candidate.trained_rows
     candidate.learn(X_train, y_train, shuffle_seed=shuffle_seed if config.shuffle else None)

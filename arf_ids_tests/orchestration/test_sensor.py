@@ -9,7 +9,7 @@ from dagster._core.utils import make_new_run_id
 
 from arf_ids.core.generator import DriftScenario
 from arf_ids.defs.retraining.jobs import RETRAIN_TAG
-from arf_ids.defs.retraining.sensors import DRIFT_AT_TAG, TRIGGER_TAG
+from arf_ids.defs.retraining.sensors import DRIFT_AT_TAG, ONSET_TAG, TRIGGER_TAG
 
 from .conftest import DRIFT
 
@@ -46,7 +46,7 @@ def test_confirmed_drift_requests_one_run_keyed_by_the_drift(bootstrapped):
     assert request.tags[TRIGGER_TAG] == "drift_sensor"
     assert float(request.tags["arf_ids/error_rate_after"]) > float(request.tags["arf_ids/error_rate_before"])
     since = request.run_config["ops"]["drift_samples"]["config"]["since"]
-    assert since == request.tags[DRIFT_AT_TAG]
+    assert since == request.tags[ONSET_TAG] and since <= request.tags[DRIFT_AT_TAG]
 
     again = tick(bootstrapped, cursor=result.cursor)
     assert isinstance(again, dg.SkipReason), "the same drift must not be requested twice"

@@ -51,7 +51,7 @@ def drift_samples(
     until = datetime.fromisoformat(config.until) if config.until else now
     _, _, schema, _ = read_base(datasets)
     labelled = log_store.store().labelled_frame(since, until, feature_names=schema.features)
-    samples = select_drift_samples(labelled, since=since, schema=schema)
+    samples = select_drift_samples(labelled, since=since, schema=schema, limit=settings.lineage_config().max_drift_samples)
     if samples.empty:
         raise dg.Failure(f"no labelled flows between {since.isoformat()} and {until.isoformat()}")
     datasets.store().write_frame(DRIFT_SAMPLES, samples)
@@ -62,6 +62,7 @@ def drift_samples(
             "since": since.isoformat(),
             "until": until.isoformat(),
             "rows": len(samples),
+            "labelled_since_onset": len(labelled),
             "class_counts": class_counts(samples),
             "production_error_rate": float(errors),
         }
@@ -119,9 +120,9 @@ def candidate_model(
     production = registry.load("production")
     store = datasets.store()
     train = store.read_frame(SMOTE_TRAIN)
-    _, base_holdout, _, _ = read_base(datasets)
+    base_train, base_holdout, _, _ = read_base(datasets)
     started = time.perf_counter()
-    candidate, report = build_candidate(production.bundle, train, config)
+    candidate, report = build_candidate(production.bundle, train, base_train, config)
     drift_test = drift_holdout(store.read_frame(SMOTE_TEST))
     evaluation = evaluate_candidate(
         candidate, production.bundle, drift_test=drift_test, base_holdout=base_holdout, config=config

@@ -13,6 +13,7 @@ from arf_ids.settings import Settings
 
 TRIGGER_TAG = "arf_ids/triggered_by"
 DRIFT_AT_TAG = "arf_ids/drift_at"
+ONSET_TAG = "arf_ids/drift_samples_since"
 ACTIVE_STATUSES = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
@@ -59,14 +60,17 @@ def evaluate_drift(context: dg.SensorEvaluationContext, log_store: LogStoreResou
         )
     drift_at = report.first_drift_at.isoformat()
     run_key = f"drift-{drift_at}"
+    # the confirming window (the last K samples before confirmation) already holds the new concept
+    onset = times[max(0, report.first_drift_index - settings.drift.confirm_window)].isoformat()
     if cursor.get("run_key") == run_key:
         return dg.SkipReason(f"drift at {drift_at} already has a retrain run (run_key {run_key})")
     request = dg.RunRequest(
         run_key=run_key,
-        run_config={"ops": {"drift_samples": {"config": {"since": drift_at, "until": now.isoformat()}}}},
+        run_config={"ops": {"drift_samples": {"config": {"since": onset}}}},
         tags={
             TRIGGER_TAG: "drift_sensor",
             DRIFT_AT_TAG: drift_at,
+            ONSET_TAG: onset,
             "arf_ids/error_rate_before": f"{report.error_rate_before:.4f}",
             "arf_ids/error_rate_after": f"{report.error_rate_after:.4f}",
             "arf_ids/labelled_samples": str(report.n_samples),
