@@ -233,3 +233,12 @@ def test_broken_layouts_and_unrankable_pruning_raise_typed_errors(
         add_members(arf, [1])
     with pytest.raises(MalformedDataError, match="recent"):
         incremental_retrain(production, X[:50], y[:50], X[:0], y[:0], RetrainConfig(max_members=10))
+
+
+def test_the_retrain_replay_replaces_no_tree(production: ModelBundle, data: tuple[np.ndarray, np.ndarray]) -> None:
+    """Member detectors are paused while the curated retrain set is learned, and restored after."""
+    X, y = data
+    flipped = np.where(y[1200:2400] == "ATTACK", "BENIGN", "ATTACK")  # a set that would trip every detector
+    candidate, _ = incremental_retrain(production, X[1200:2400], list(flipped), X[2000:2400], y[2000:2400], RetrainConfig())
+    assert sum(candidate.arf._drift_tracker.values()) == sum(production.arf._drift_tracker.values())
+    assert not candidate.arf._drift_detection_disabled and not candidate.arf._warning_detection_disabled
