@@ -10,7 +10,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export ARF_IDS_HOME ?= .arf_ids
 export DAGSTER_HOME ?= $(abspath $(ARF_IDS_HOME))/dagster
 
-.PHONY: install test test-fast demo dev lock lint clean
+.PHONY: install test test-fast demo dev lock lint clean serve browser bento
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -26,7 +26,7 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml $@
 
-test: install  ## every test (real Dagster, MLflow, SQLite; shared data when present)
+test: install browser  ## every test (real Dagster, MLflow, SQLite; shared data when present)
 	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15
 
 demo: install $(DAGSTER_HOME)/dagster.yaml  ## the whole loop: bootstrap, daemon, drift, retrain, promotion, report
@@ -44,3 +44,16 @@ lint: install
 
 clean:
 	rm -rf $(VENV) $(TOOLS) $(ARF_IDS_HOME)
+
+CHROMIUM := /usr/bin/chromium
+BENTO_ENV := BENTOML_HOME=$(abspath $(ARF_IDS_HOME))/bentoml BENTOML_DO_NOT_TRACK=True
+
+browser:  ## Debian's chromium for the dashboard test (apt-get only when it is missing; never a downloaded browser)
+	@test -x $(CHROMIUM) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+
+serve: install  ## the BentoML service on 127.0.0.1:3001 (ARF_IDS_SERVICE__HOST/__PORT); serves the registry's production model
+	$(BENTO_ENV) $(BIN)/bentoml serve service:IdsService --working-dir bento
+
+bento: install  ## build the bento (service code and locked requirements; the model comes from the registry at start)
+	$(UV) export --frozen --no-dev --no-emit-project --no-hashes --format requirements-txt -o bento/requirements.txt
+	PATH=$(abspath $(TOOLS))/bin:$$PATH $(BENTO_ENV) $(BIN)/bentoml build -f bento/bentofile.yaml .

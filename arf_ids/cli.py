@@ -1,10 +1,10 @@
 """The ``arf-ids`` command.
 
-    arf-ids bootstrap                 # base data set and first production model
-    arf-ids replay --scenario attack_variant --flows 20000 --onset 5000
-    arf-ids status
-    arf-ids promote 3 | arf-ids rollback
-    arf-ids demo                      # the whole loop, with the Dagster daemon and webserver
+arf-ids bootstrap                 # base data set and first production model
+arf-ids replay --scenario attack_variant --flows 20000 --onset 5000
+arf-ids status
+arf-ids promote 3 | arf-ids rollback
+arf-ids demo                      # the whole loop, with the Dagster daemon and webserver
 """
 
 from __future__ import annotations
@@ -71,8 +71,10 @@ def replay(settings: Settings, args: argparse.Namespace) -> None:
     replayer.run(flows)
     replayer.flush_labels()
     progress = replayer.progress
-    print(f"replayed {progress.flows} flows, {progress.labels} labels in {progress.seconds:.1f}s "
-          f"(production version {progress.model_version}, {progress.reloads} reloads)")
+    print(
+        f"replayed {progress.flows} flows, {progress.labels} labels in {progress.seconds:.1f}s "
+        f"(production version {progress.model_version}, {progress.reloads} reloads)"
+    )
 
 
 def status(settings: Settings) -> dict[str, object]:
@@ -99,7 +101,9 @@ def status(settings: Settings) -> dict[str, object]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="arf-ids", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="arf-ids", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     boot = commands.add_parser("bootstrap", help="train the first model from base_dataset and make it production")
@@ -125,6 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="the whole loop on embedded defaults")
     demo.add_argument("--port", type=int, default=3000, help="Dagster webserver port")
+
+    from arf_ids.evaluate import add_arguments as add_evaluate_arguments
+
+    evaluate = commands.add_parser("evaluate", help="detection quality of a protocol on a data set, with baselines")
+    add_evaluate_arguments(evaluate)
     return parser
 
 
@@ -143,6 +152,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"production: {previous} → {args.version}")
         elif args.command == "rollback":
             print(f"production rolled back to version {ModelRegistry(settings.registry_config()).rollback()}")
+        elif args.command == "evaluate":
+            from arf_ids.evaluate import run_command
+
+            return run_command(args, argv)
         elif args.command == "demo":
             from arf_ids.demo import run_demo
 
@@ -151,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"arf-ids {args.command}: {error}", file=sys.stderr)
         return 1
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

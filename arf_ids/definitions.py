@@ -1,6 +1,5 @@
 """The Dagster code location of arf_ids: ``dagster dev -m arf_ids.definitions``."""
 
-
 import dagster as dg
 
 from arf_ids.defs.base.assets import base_dataset, base_model
@@ -13,6 +12,7 @@ from arf_ids.defs.retraining.assets import RETRAIN_ASSETS, promotion_gate
 from arf_ids.defs.retraining.jobs import retrain_job
 from arf_ids.defs.retraining.sensors import build_drift_sensor
 from arf_ids.settings import Settings
+
 
 @dg.definitions
 def defs() -> dg.Definitions:

@@ -33,7 +33,7 @@ from arf_ids.core.lineage import LABEL
 from arf_ids.core.logstore import LogStore
 from arf_ids.core.registry import ModelRegistry
 from arf_ids.defs.retraining.sensors import DRIFT_AT_TAG, TRIGGER_TAG
-from arf_ids.replay import Replayer, ReplayConfig, ReplayProgress
+from arf_ids.replay import ReplayConfig, Replayer, ReplayProgress
 from arf_ids.settings import Settings
 
 
@@ -74,7 +74,9 @@ def dagster_services(env: dict[str, str], port: int) -> Iterator[None]:
         for command in commands:
             log = open(log_dir / f"{Path(command[0]).name}.log", "wb")  # noqa: SIM115 (closed with the process)
             processes.append(
-                subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                subprocess.Popen(
+                    command, env=env, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                )
             )
         wait_for_http(f"http://127.0.0.1:{port}/server_info", timeout=120)
         print(f"Dagster UI on http://127.0.0.1:{port} (logs in {log_dir})")
@@ -133,8 +135,9 @@ def served_since(log_store: LogStore, first_flow: int) -> pd.DataFrame:
     return labelled.loc[flow_index(labelled["flow_id"]) >= first_flow]
 
 
-def run_demo(settings: Settings, *, webserver_port: int = 3000, plan: DemoPlan = DemoPlan()) -> int:
+def run_demo(settings: Settings, *, webserver_port: int = 3000, plan: DemoPlan | None = None) -> int:
     """Run the loop; write ``reports/demo.json``; exit code 0 only if every step happened."""
+    plan = plan or DemoPlan()
     started = time.perf_counter()
     demo_home = settings.home / "demo"
     shutil.rmtree(demo_home, ignore_errors=True)
@@ -155,7 +158,9 @@ def run_demo(settings: Settings, *, webserver_port: int = 3000, plan: DemoPlan =
     scenario = DriftScenario(name=plan.scenario, onset_flow=plan.onset_flow, drift_share=plan.drift_share)
     total = plan.onset_flow + int(plan.rate * plan.retrain_timeout_seconds) + plan.max_flows_after_promotion
     flows = TrafficGenerator(seed=plan.seed).stream(total, scenario)
-    replayer = Replayer(registry, log_store, ReplayConfig(label_delay=plan.label_delay, rate=plan.rate, flow_id_prefix="demo"))
+    replayer = Replayer(
+        registry, log_store, ReplayConfig(label_delay=plan.label_delay, rate=plan.rate, flow_id_prefix="demo")
+    )
     report: dict[str, object] = {"scenario": plan.model_dump(), "production_version_before": version_before}
 
     with dagster_services(env, webserver_port), dg.DagsterInstance.get() as instance:
@@ -189,11 +194,15 @@ def run_demo(settings: Settings, *, webserver_port: int = 3000, plan: DemoPlan =
     during = labelled.loc[(index >= plan.onset_flow) & (index < promoted_at_flow)]
     after = labelled.loc[index >= promoted_at_flow].tail(plan.recovery_window)
     # ADWIN is sequential: over the whole log it confirms at the same sample as the sensor did on its prefix
-    detection = detect_drift(labelled["predicted_at"], (labelled["predicted_label"] != labelled[LABEL]).to_numpy(), demo_settings.drift)
+    detection = detect_drift(
+        labelled["predicted_at"], (labelled["predicted_label"] != labelled[LABEL]).to_numpy(), demo_settings.drift
+    )
     report.update(
         {
             "drift_onset_flow": plan.onset_flow,
-            "drift_detected_flow": int(index[detection.first_drift_index]) if detection.first_drift_index is not None else None,
+            "drift_detected_flow": int(index[detection.first_drift_index])
+            if detection.first_drift_index is not None
+            else None,
             "drift_detected_at": detection.first_drift_at,
             "sensor_drift_at": run.tags.get(DRIFT_AT_TAG) if run is not None else None,
             "retrain_run_id": run.run_id if run is not None else None,

@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
@@ -57,10 +57,10 @@ class ReplayProgress:
 class Replayer:
     """Scores flows with the production model and logs predictions and delayed labels."""
 
-    def __init__(self, registry: ModelRegistry, log_store: LogStore, config: ReplayConfig = ReplayConfig()) -> None:
+    def __init__(self, registry: ModelRegistry, log_store: LogStore, config: ReplayConfig | None = None) -> None:
         self.registry = registry
         self.log_store = log_store
-        self.config = config
+        self.config = config or ReplayConfig()
         self.progress = ReplayProgress()
         self._model: LoadedModel | None = None
         self._last_poll = 0.0
@@ -88,7 +88,7 @@ class Replayer:
         schema = model.bundle.schema
         matrix = schema.frame_matrix(batch)
         predicted = model.bundle.predict_matrix(matrix)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         records = []
         for row, features in enumerate(matrix):
             flow_id = self.flow_id(self.progress.flows + row)
@@ -113,8 +113,10 @@ class Replayer:
         while len(self._pending_labels) > keep:
             ready.append(self._pending_labels.popleft())
         if ready:
-            now = datetime.now(timezone.utc)
-            self.log_store.write_labels([LabelRecord(flow_id=f, true_label=label, labelled_at=now) for f, label in ready])
+            now = datetime.now(UTC)
+            self.log_store.write_labels(
+                [LabelRecord(flow_id=f, true_label=label, labelled_at=now) for f, label in ready]
+            )
             self.progress.labels += len(ready)
 
     def run(

@@ -94,9 +94,7 @@ def train_base_model(
     )
 
 
-def select_drift_samples(
-    labelled: pd.DataFrame, *, since: datetime, schema: FlowSchema, limit: int
-) -> pd.DataFrame:
+def select_drift_samples(labelled: pd.DataFrame, *, since: datetime, schema: FlowSchema, limit: int) -> pd.DataFrame:
     """The first ``limit`` labelled flows predicted at or after the drift's onset: features and
     true label, in time order."""
     recent = labelled.loc[labelled["predicted_at"] >= pd.Timestamp(since)].sort_values(["predicted_at", "flow_id"])

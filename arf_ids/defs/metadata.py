@@ -1,6 +1,5 @@
 """Materialisation metadata that a person reads in the Dagster UI."""
 
-
 import base64
 
 import dagster as dg

@@ -5,7 +5,6 @@ environment variable is passed as ``dg.EnvVar`` so the UI shows its source, not 
 content (a PostgreSQL URL may hold a password).
 """
 
-
 import os
 
 import dagster as dg
@@ -66,7 +65,9 @@ def _from_env(variable: str, value: str) -> str | dg.EnvVar:
 
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     """The resources of the code location, configured from the platform settings."""
-    s3 = S3Resource(endpoint_url=settings.s3_endpoint_url or None) if settings.dataset_root.startswith("s3://") else None
+    s3 = (
+        S3Resource(endpoint_url=settings.s3_endpoint_url or None) if settings.dataset_root.startswith("s3://") else None
+    )
     return {
         "log_store": LogStoreResource(url=_from_env("ARF_IDS_LOG_STORE_URL", settings.log_store_url)),
         "model_registry": ModelRegistryResource(

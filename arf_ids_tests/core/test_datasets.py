@@ -31,8 +31,11 @@ def test_s3_store_on_a_local_s3_server():
     try:
         host, port = server.get_host_and_port()
         client = boto3.client(
-            "s3", endpoint_url=f"http://{host}:{port}", region_name="us-east-1",
-            aws_access_key_id="test", aws_secret_access_key="test",
+            "s3",
+            endpoint_url=f"http://{host}:{port}",
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
         )
         client.create_bucket(Bucket="arf-ids")
         round_trip(DatasetStore.s3(client, "s3://arf-ids/state"))

@@ -84,7 +84,8 @@ def test_new_members_are_set_up_as_river_sets_up_a_member(production: ModelBundl
         member = arf.data[i]
         assert type(member) is BaseTreeClassifier and member._root is None
         assert member.max_features == arf.max_features == round(len(DEFAULT_SCHEMA) ** 0.5)  # "sqrt" of 19
-        assert (member.grace_period, member.split_criterion, member.leaf_prediction) == (ArfConfig().grace_period, "info_gain", "nba")
+        expected = (ArfConfig().grace_period, "info_gain", "nba")
+        assert (member.grace_period, member.split_criterion, member.leaf_prediction) == expected
         assert member.rng is not arf._rng and member.rng.getstate() == random.Random(seed).getstate()
         detectors = ((arf._warning_detectors[i], arf.warning_detector), (arf._drift_detectors[i], arf.drift_detector))
         for detector, prototype in detectors:
@@ -239,6 +240,8 @@ def test_the_retrain_replay_replaces_no_tree(production: ModelBundle, data: tupl
     """Member detectors are paused while the curated retrain set is learned, and restored after."""
     X, y = data
     flipped = np.where(y[1200:2400] == "ATTACK", "BENIGN", "ATTACK")  # a set that would trip every detector
-    candidate, _ = incremental_retrain(production, X[1200:2400], list(flipped), X[2000:2400], y[2000:2400], RetrainConfig())
+    candidate, _ = incremental_retrain(
+        production, X[1200:2400], list(flipped), X[2000:2400], y[2000:2400], RetrainConfig()
+    )
     assert sum(candidate.arf._drift_tracker.values()) == sum(production.arf._drift_tracker.values())
     assert not candidate.arf._drift_detection_disabled and not candidate.arf._warning_detection_disabled

@@ -12,7 +12,7 @@ from arf_ids.core.generator import DriftScenario, TrafficGenerator
 from arf_ids.core.logstore import LogStore
 from arf_ids.core.registry import ModelRegistry
 from arf_ids.definitions import defs
-from arf_ids.replay import Replayer, ReplayConfig
+from arf_ids.replay import ReplayConfig, Replayer
 from arf_ids.settings import Settings
 
 #: Small but real: enough base traffic for a useful ARF, fast enough for CI.
@@ -41,7 +41,9 @@ class Platform:
         return LogStore(self.settings.log_store_url)
 
     def run_job(self, name: str, **kwargs: object) -> dg.ExecuteInProcessResult:
-        return self.definitions.resolve_job_def(name).execute_in_process(instance=self.instance, raise_on_error=False, **kwargs)
+        return self.definitions.resolve_job_def(name).execute_in_process(
+            instance=self.instance, raise_on_error=False, **kwargs
+        )
 
     def replay(self, n: int, scenario: DriftScenario, *, seed: int = 11, prefix: str = "t") -> Replayer:
         """Score ``n`` generated flows with production and log them with their labels."""

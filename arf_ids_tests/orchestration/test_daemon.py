@@ -16,7 +16,7 @@ from arf_ids.core.logstore import LogStore
 from arf_ids.core.registry import ModelRegistry
 from arf_ids.definitions import defs
 from arf_ids.defs.retraining.sensors import TRIGGER_TAG
-from arf_ids.replay import Replayer, ReplayConfig
+from arf_ids.replay import ReplayConfig, Replayer
 from arf_ids.settings import Settings
 
 from .conftest import DRIFT, SMALL_PLATFORM_ENV
@@ -29,8 +29,12 @@ def daemon_home(tmp_path, monkeypatch):
     dagster_home = tmp_path / "dagster"
     dagster_home.mkdir()
     shutil.copy(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
-    env = {**SMALL_PLATFORM_ENV, "ARF_IDS_HOME": str(tmp_path / "state"), "DAGSTER_HOME": str(dagster_home),
-           "ARF_IDS_SENSOR__INTERVAL_SECONDS": "2"}
+    env = {
+        **SMALL_PLATFORM_ENV,
+        "ARF_IDS_HOME": str(tmp_path / "state"),
+        "DAGSTER_HOME": str(dagster_home),
+        "ARF_IDS_SENSOR__INTERVAL_SECONDS": "2",
+    }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
@@ -46,7 +50,10 @@ def test_daemon_launches_the_sensor_run_and_it_promotes(daemon_home):
         )
         daemon = subprocess.Popen(
             [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", str(PROJECT_ROOT / "workspace.yaml")],
-            cwd=PROJECT_ROOT, env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=PROJECT_ROOT,
+            env={**os.environ},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
         try:

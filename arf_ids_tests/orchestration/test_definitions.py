@@ -26,7 +26,10 @@ def test_definitions_load_and_validate():
 
 def test_retrain_lineage_is_one_connected_chain():
     graph = defs().resolve_asset_graph()
-    upstream = {key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys} for key in graph.get_all_asset_keys()}
+    upstream = {
+        key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys}
+        for key in graph.get_all_asset_keys()
+    }
     assert upstream["drift_signals"] == {"labeled_logs"}
     assert {"labeled_logs", "drift_signals"} <= upstream["drift_samples"]
     assert {"drift_samples", "base_dataset"} <= upstream["merged_dataset"]

@@ -1,6 +1,6 @@
 """Bootstrap, then the daily partitions of labelled logs and drift signals."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
@@ -13,7 +13,7 @@ STATIONARY = DriftScenario(name="none")
 
 
 def today() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    return datetime.now(UTC).strftime("%Y-%m-%d")
 
 
 def test_bootstrap_makes_the_first_model_production_once(bootstrapped):
@@ -46,14 +46,12 @@ def test_daily_partition_writes_labelled_logs_and_drift_signals(bootstrapped):
 
 def test_quality_check_fails_on_unknown_labels(bootstrapped):
     bootstrapped.replay(300, STATIONARY, prefix="q")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     # a label outside the vocabulary reaches the log only if written without a vocabulary
     bootstrapped.log_store.write_labels([LabelRecord(flow_id="orphan", true_label="Teleport", labelled_at=now)])
 
     features = dict.fromkeys(bootstrapped.registry.load("production").bundle.schema.features, 1.0)
-    bootstrapped.log_store.write_predictions(
-        [PredictionRecord("orphan", now, features, "BENIGN", 0.9, 6, "1")]
-    )
+    bootstrapped.log_store.write_predictions([PredictionRecord("orphan", now, features, "BENIGN", 0.9, 6, "1")])
     result = bootstrapped.run_job("daily_monitoring", partition_key=today())
     check = result.get_asset_check_evaluations()[0]
     assert not check.passed
@@ -62,7 +60,7 @@ def test_quality_check_fails_on_unknown_labels(bootstrapped):
 
 def test_backfill_of_a_date_range_runs_as_one_run(bootstrapped):
     bootstrapped.replay(200, STATIONARY, prefix="b")
-    start = (datetime.now(timezone.utc) - timedelta(days=2)).strftime("%Y-%m-%d")
+    start = (datetime.now(UTC) - timedelta(days=2)).strftime("%Y-%m-%d")
     end = today()
     result = bootstrapped.run_job(
         "daily_monitoring",

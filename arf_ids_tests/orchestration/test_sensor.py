@@ -32,7 +32,11 @@ def add_retrain_run(platform, status: dg.DagsterRunStatus) -> dg.DagsterRun:
         job_name="retrain",
     )
     run = dg.DagsterRun(
-        job_name="retrain", run_id=make_new_run_id(), status=status, tags={RETRAIN_TAG: "retrain"}, remote_job_origin=origin
+        job_name="retrain",
+        run_id=make_new_run_id(),
+        status=status,
+        tags={RETRAIN_TAG: "retrain"},
+        remote_job_origin=origin,
     )
     return platform.instance.add_run(run)
 

@@ -1,6 +1,5 @@
 """The base data set and the first production model (bootstrap)."""
 
-
 import time
 
 import dagster as dg
@@ -81,7 +80,11 @@ def base_model(
     became_production = registry.version_for("production") is None
     info = registry.register(
         bundle,
-        metrics={"base_macro_f1": holdout_scores.macro_f1, "base_kappa": holdout_scores.kappa, "train_seconds": seconds},
+        metrics={
+            "base_macro_f1": holdout_scores.macro_f1,
+            "base_kappa": holdout_scores.kappa,
+            "train_seconds": seconds,
+        },
         params={**settings.arf.model_dump(), "trained_rows": len(train)},
         data={"base_train_rows": len(train), "base_holdout_rows": len(holdout), "dagster_run_id": context.run_id},
         run_name="base_model",

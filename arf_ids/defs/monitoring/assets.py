@@ -1,7 +1,6 @@
 """Labelled prediction logs and drift signals, one daily partition each."""
 
-
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import numpy as np
@@ -29,7 +28,7 @@ def drift_signals_key(day: str) -> str:
 
 
 def day_window(day: str) -> tuple[datetime, datetime]:
-    start = datetime.fromisoformat(day).replace(tzinfo=timezone.utc)
+    start = datetime.fromisoformat(day).replace(tzinfo=UTC)
     return start, start + timedelta(days=1)
 
 
@@ -56,7 +55,11 @@ def quality_problems(frame: pd.DataFrame, schema: FlowSchema, classes: list[str]
     group_name="monitoring",
     kinds={"sql", "parquet"},
     deps=["base_dataset"],
-    check_specs=[dg.AssetCheckSpec(LABELED_LOGS_QUALITY, asset="labeled_logs", description="finite values, known labels, no missing features")],
+    check_specs=[
+        dg.AssetCheckSpec(
+            LABELED_LOGS_QUALITY, asset="labeled_logs", description="finite values, known labels, no missing features"
+        )
+    ],
 )
 def labeled_logs(
     context: dg.AssetExecutionContext, log_store: LogStoreResource, datasets: DatasetStoreResource
@@ -79,7 +82,9 @@ def labeled_logs(
             "rows": len(frame),
             "class_counts": class_counts(frame) if len(frame) else dg.MetadataValue.json({}),
             "error_rate": float(errors.mean()) if errors.size else 0.0,
-            "model_versions": dg.MetadataValue.json(sorted(frame["model_version"].astype(str).unique().tolist()) if len(frame) else []),
+            "model_versions": dg.MetadataValue.json(
+                sorted(frame["model_version"].astype(str).unique().tolist()) if len(frame) else []
+            ),
         },
         check_results=[
             dg.AssetCheckResult(
@@ -100,7 +105,9 @@ class DriftAnalysisConfig(dg.Config):
 
 def drift_config(config: DriftAnalysisConfig) -> DriftConfig:
     base = Settings().drift
-    overrides = {k: v for k, v in {"delta": config.delta, "confirm_window": config.confirm_window}.items() if v is not None}
+    overrides = {
+        k: v for k, v in {"delta": config.delta, "confirm_window": config.confirm_window}.items() if v is not None
+    }
     return base.model_copy(update=overrides)
 
 
@@ -123,8 +130,16 @@ def drift_signals(
         errors = (frame["predicted_label"] != frame[LABEL]).to_numpy(dtype=int)
         report: DriftReport = detect_drift(frame["predicted_at"].tolist(), errors.tolist(), settings)
         store.write_json(drift_signals_key(day), {"config": settings.model_dump(), **report.model_dump(mode="json")})
-        rows.append({"day": day, "samples": report.n_samples, "drift": report.drift, "first_drift_at": report.first_drift_at,
-                     "drift_end_at": report.drift_end_at, "error_rate": report.error_rate})
+        rows.append(
+            {
+                "day": day,
+                "samples": report.n_samples,
+                "drift": report.drift,
+                "first_drift_at": report.first_drift_at,
+                "drift_end_at": report.drift_end_at,
+                "error_rate": report.error_rate,
+            }
+        )
         last_errors, last_report = errors, report
     metadata: dict[str, object] = {
         "delta": settings.delta,
@@ -143,7 +158,10 @@ def drift_signals(
                 "error_curve": picture(
                     error_rate_png(
                         last_errors,
-                        marks={"drift confirmed": last_report.first_drift_index, "drift ended": last_report.drift_end_index},
+                        marks={
+                            "drift confirmed": last_report.first_drift_index,
+                            "drift ended": last_report.drift_end_index,
+                        },
                         title=f"Error rate on {context.partition_keys[-1]}",
                     ),
                     "error rate",

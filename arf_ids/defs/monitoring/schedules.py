@@ -1,6 +1,5 @@
 """Every night, yesterday's labelled logs and drift signals."""
 
-
 from datetime import timedelta
 
 import dagster as dg

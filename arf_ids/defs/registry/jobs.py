@@ -1,6 +1,5 @@
 """Operator jobs on the model registry: promote a chosen version, roll production back."""
 
-
 import dagster as dg
 
 from arf_ids.defs.resources import ModelRegistryResource

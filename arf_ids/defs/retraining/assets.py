@@ -1,8 +1,7 @@
 """The retrain lineage: drift samples → merge → SMOTE → candidate → promotion."""
 
-
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
@@ -46,12 +45,16 @@ def drift_samples(
 ) -> dg.MaterializeResult:
     """Labelled flows seen since the drift's onset: the new concept the model must learn."""
     settings = Settings()
-    now = datetime.now(timezone.utc)
-    since = datetime.fromisoformat(config.since) if config.since else now - timedelta(hours=settings.sensor.lookback_hours)
+    now = datetime.now(UTC)
+    since = (
+        datetime.fromisoformat(config.since) if config.since else now - timedelta(hours=settings.sensor.lookback_hours)
+    )
     until = datetime.fromisoformat(config.until) if config.until else now
     _, _, schema, _ = read_base(datasets)
     labelled = log_store.store().labelled_frame(since, until, feature_names=schema.features)
-    samples = select_drift_samples(labelled, since=since, schema=schema, limit=settings.lineage_config().max_drift_samples)
+    samples = select_drift_samples(
+        labelled, since=since, schema=schema, limit=settings.lineage_config().max_drift_samples
+    )
     if samples.empty:
         raise dg.Failure(f"no labelled flows between {since.isoformat()} and {until.isoformat()}")
     datasets.store().write_frame(DRIFT_SAMPLES, samples)
@@ -155,8 +158,12 @@ def candidate_model(
     )
     store.write_json(
         CANDIDATE,
-        {"version": info.version, "parent_version": production.version, "run_id": context.run_id,
-         "decision": decision.model_dump(mode="json")},
+        {
+            "version": info.version,
+            "parent_version": production.version,
+            "run_id": context.run_id,
+            "decision": decision.model_dump(mode="json"),
+        },
     )
     predicted = candidate.predict_labels(candidate.schema.frame_matrix(drift_test))
     return dg.MaterializeResult(
@@ -174,14 +181,18 @@ def candidate_model(
             "gate_reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in decision.reasons)),
             "retrain_seconds": seconds,
             "confusion_matrix": picture(
-                confusion_matrix_png(drift_test[LABEL].tolist(), list(predicted), title="Candidate on the drift hold-out"),
+                confusion_matrix_png(
+                    drift_test[LABEL].tolist(), list(predicted), title="Candidate on the drift hold-out"
+                ),
                 "confusion matrix",
             ),
         }
     )
 
 
-@dg.asset_check(asset=candidate_model, blocking=True, description="beats production on F1 and kappa, forgets no old attack")
+@dg.asset_check(
+    asset=candidate_model, blocking=True, description="beats production on F1 and kappa, forgets no old attack"
+)
 def promotion_gate(datasets: DatasetStoreResource) -> dg.AssetCheckResult:
     """Blocks `promoted_model` unless the candidate strictly beats production and does not forget."""
     candidate = datasets.store().read_json(CANDIDATE)

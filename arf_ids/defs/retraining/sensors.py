@@ -1,8 +1,7 @@
 """``drift_sensor``: launch the retrain lineage when drift in the labelled error stream is real."""
 
-
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
@@ -25,7 +24,7 @@ ACTIVE_STATUSES = [
 def last_retrain_at(instance: dg.DagsterInstance) -> datetime | None:
     """When the latest retrain run was created: read from the instance, so it survives restarts."""
     runs = instance.get_run_records(filters=dg.RunsFilter(tags={RETRAIN_TAG: "retrain"}), limit=1)
-    return runs[0].create_timestamp.astimezone(timezone.utc) if runs else None
+    return runs[0].create_timestamp.astimezone(UTC) if runs else None
 
 
 def active_retrain(instance: dg.DagsterInstance) -> dg.DagsterRun | None:
@@ -36,14 +35,16 @@ def active_retrain(instance: dg.DagsterInstance) -> dg.DagsterRun | None:
 def evaluate_drift(context: dg.SensorEvaluationContext, log_store: LogStoreResource) -> dg.SensorResult | dg.SkipReason:
     """One tick: skip with a reason, or request one retrain run keyed by the drift's onset."""
     settings = Settings()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     running = active_retrain(context.instance)
     if running is not None:
         return dg.SkipReason(f"retrain run {running.run_id} is {running.status.value}; at most one retrain at a time")
     last = last_retrain_at(context.instance)
     cooldown = timedelta(minutes=settings.sensor.cooldown_minutes)
     if last is not None and now - last < cooldown:
-        return dg.SkipReason(f"cooldown: last retrain started {last.isoformat()}, next allowed after {(last + cooldown).isoformat()}")
+        return dg.SkipReason(
+            f"cooldown: last retrain started {last.isoformat()}, next allowed after {(last + cooldown).isoformat()}"
+        )
     cursor = json.loads(context.cursor) if context.cursor else {}
     since = max(
         [now - timedelta(hours=settings.sensor.lookback_hours)]
@@ -51,7 +52,9 @@ def evaluate_drift(context: dg.SensorEvaluationContext, log_store: LogStoreResou
     )
     times, errors = log_store.store().error_stream(since, now)
     if len(errors) < settings.drift.min_labelled:
-        return dg.SkipReason(f"{len(errors)} labelled predictions since {since.isoformat()}; drift needs {settings.drift.min_labelled}")
+        return dg.SkipReason(
+            f"{len(errors)} labelled predictions since {since.isoformat()}; drift needs {settings.drift.min_labelled}"
+        )
     report = detect_drift(times, errors, settings.drift)
     if not report.drift or report.first_drift_at is None:
         return dg.SkipReason(
@@ -76,7 +79,9 @@ def evaluate_drift(context: dg.SensorEvaluationContext, log_store: LogStoreResou
             "arf_ids/labelled_samples": str(report.n_samples),
         },
     )
-    context.log.info(f"negative drift at {drift_at}: error {report.error_rate_before:.3f} → {report.error_rate_after:.3f}")
+    context.log.info(
+        f"negative drift at {drift_at}: error {report.error_rate_before:.3f} → {report.error_rate_after:.3f}"
+    )
     return dg.SensorResult(
         run_requests=[request], cursor=json.dumps({"run_key": run_key, "requested_at": now.isoformat()})
     )
@@ -90,9 +95,11 @@ def build_drift_sensor(interval_seconds: int) -> dg.SensorDefinition:
         job=retrain_job,
         minimum_interval_seconds=interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Runs ADWIN with trend confirmation over recent labelled predictions; retrains on confirmed negative drift.",
+        description="ADWIN with trend confirmation over recent labelled predictions; retrains on confirmed drift.",
     )
-    def drift_sensor(context: dg.SensorEvaluationContext, log_store: LogStoreResource) -> dg.SensorResult | dg.SkipReason:
+    def drift_sensor(
+        context: dg.SensorEvaluationContext, log_store: LogStoreResource
+    ) -> dg.SensorResult | dg.SkipReason:
         return evaluate_drift(context, log_store)
 
     return drift_sensor

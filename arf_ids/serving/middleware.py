@@ -1,0 +1,168 @@
+"""Plain ASGI middleware of the service: body limit, API key, prediction-request metrics.
+
+They wrap the service's own routes (not BentoML's ``/metrics`` and health routes, which
+stay open). Refusals use the service's error body (:mod:`arf_ids.serving.api`)::
+
+    app = RequestMetrics(ApiKeyGuard(BodyLimit(app, limit=1 << 20), api_key="s3cret", protect=is_admin_path),
+                         endpoints={"/predict"}, metrics=service_metrics)
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+from urllib.parse import parse_qs
+
+from arf_ids.serving.api import ServiceError, field_error
+from arf_ids.serving.metrics import ServiceMetrics
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Any]
+Send = Callable[[Message], Any]
+ASGIApp = Callable[[Scope, Receive, Send], Any]
+
+#: The header that carries the API key (``Authorization: Bearer <key>`` works too).
+API_KEY_HEADER = "x-api-key"
+#: The query parameter that carries the API key on the WebSocket.
+API_KEY_QUERY = "api_key"
+
+
+async def send_error(send: Send, error: ServiceError, headers: Mapping[str, str] | None = None) -> None:
+    """Answer an HTTP request with ``error``'s status and JSON body."""
+    body = json.dumps(error.body()).encode()
+    raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw_headers += [(name.encode(), value.encode()) for name, value in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": error.status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyLimit:
+    """Refuses request bodies over the limit with 413, before the route reads them.
+
+    ``limits`` maps a path to its own limit; every other path gets ``limit``.
+    """
+
+    def __init__(self, app: ASGIApp, *, limit: int, limits: Mapping[str, int] | None = None) -> None:
+        self.app = app
+        self.limit = limit
+        self.limits = dict(limits or {})
+
+    def _too_large(self, limit: int) -> ServiceError:
+        return ServiceError(413, "request body too large",
+                            [field_error(["body"], f"the body exceeds {limit} bytes", "body_too_large")])
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        limit = self.limits.get(scope["path"], self.limit)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await send_error(send, self._too_large(limit))
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                await send_error(send, self._too_large(limit))
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        delivered = False
+
+        async def replay() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+class ApiKeyGuard:
+    """Requires the API key on the paths ``protect`` selects (HTTP header or WebSocket query).
+
+    Without a key (``api_key`` None) every path is open. A request without the right key
+    gets 401; so does a WebSocket handshake (or a 1008 close where the server cannot
+    answer a handshake with HTTP).
+    """
+
+    def __init__(self, app: ASGIApp, *, api_key: str | None, protect: Callable[[str], bool]) -> None:
+        self.app = app
+        self.api_key = api_key.encode() if api_key else None
+        self.protect = protect
+
+    def _presented(self, scope: Scope) -> bytes | None:
+        if scope["type"] == "websocket":
+            values = parse_qs(scope.get("query_string", b"").decode(errors="replace")).get(API_KEY_QUERY)
+            return values[0].encode() if values else None
+        headers = dict(scope["headers"])
+        if API_KEY_HEADER.encode() in headers:
+            return headers[API_KEY_HEADER.encode()]
+        authorization = headers.get(b"authorization", b"")
+        return authorization[7:] if authorization[:7].lower() == b"bearer " else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.api_key is None or scope["type"] not in ("http", "websocket") or not self.protect(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        presented = self._presented(scope)
+        if presented is not None and hmac.compare_digest(presented, self.api_key):
+            await self.app(scope, receive, send)
+            return
+        where = ["query", API_KEY_QUERY] if scope["type"] == "websocket" else ["header", API_KEY_HEADER]
+        error = ServiceError(401, "unauthorized", [field_error(where, "a valid API key is required", "api_key")])
+        if scope["type"] == "http":
+            await send_error(send, error, {"www-authenticate": "Bearer"})
+        elif "websocket.http.response" in scope.get("extensions", {}):
+            await send_error(_websocket_denial(send), error)
+        else:
+            await send({"type": "websocket.close", "code": 1008})
+
+
+def _websocket_denial(send: Send) -> Send:
+    """``send`` for an HTTP answer to a WebSocket handshake (the ASGI denial-response extension)."""
+
+    async def deny(message: Message) -> None:
+        await send({**message, "type": message["type"].replace("http.", "websocket.http.", 1)})
+
+    return deny
+
+
+class RequestMetrics:
+    """Counts and times every request to ``endpoints``, whatever answers it (route or middleware)."""
+
+    def __init__(self, app: ASGIApp, *, endpoints: Collection[str], metrics: Callable[[], ServiceMetrics]) -> None:
+        self.app = app
+        self.endpoints = frozenset(endpoints)
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] not in self.endpoints:
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def observed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observed)
+        finally:
+            self.metrics().observe_request(scope["path"], status=status, seconds=time.perf_counter() - started)

@@ -1,0 +1,193 @@
+"""Everything the service runs, wired from :class:`~arf_ids.settings.Settings`.
+
+:class:`ServiceRuntime` owns the model holder, the registry poller, the two log writers
+(predictions and labels), the live feed and the scorer; :func:`build_web_app` makes the
+FastAPI app whose routes ``bento/service.py`` defines, with the service's error bodies
+and middleware. Use, on the server's event loop::
+
+    runtime = ServiceRuntime(Settings())
+    await runtime.start()     # writers up, first registry poll scheduled at once
+    ...                       # runtime.scorer.predict(flow), runtime.status(), ...
+    await runtime.stop()      # polling stopped, every queued log record committed
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import threading
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from arf_ids.core.logstore import LabelRecord, LogStore, PredictionRecord
+from arf_ids.core.registry import ModelRegistry
+from arf_ids.serving.api import ServiceError, StatusOut, validation_detail
+from arf_ids.serving.broadcast import Broadcaster
+from arf_ids.serving.holder import ModelHolder, ServedModel
+from arf_ids.serving.localcopy import LocalModelCopy
+from arf_ids.serving.logwriter import BatchedWriter, WriterStats
+from arf_ids.serving.metrics import ServiceMetrics, service_metrics
+from arf_ids.serving.middleware import ApiKeyGuard, BodyLimit, RequestMetrics
+from arf_ids.serving.poller import RegistryPoller
+from arf_ids.serving.scoring import FlowScorer, feed_message
+from arf_ids.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+#: Routes counted by ``prediction_requests_total`` and timed by ``prediction_latency_ms``.
+PREDICTION_ROUTES = ("/predict", "/predict/batch")
+#: Routes that take the larger batch body limit.
+BATCH_ROUTES = ("/predict/batch", "/label/batch")
+
+
+@functools.cache
+def package_version() -> str:
+    """The installed arf_ids version (``GET /`` ``version``)."""
+    try:
+        return version("arf-ids")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def protected_path(settings: Settings) -> Callable[[str], bool]:
+    """Which paths need the API key: labels, admin, the feed, and predictions if chosen."""
+    guarded = ("/label", "/admin", "/ws") + (("/predict",) if settings.service.protect_predict else ())
+
+    def protect(path: str) -> bool:
+        return any(path == prefix or path.startswith(prefix + "/") for prefix in guarded)
+
+    return protect
+
+
+def build_web_app(settings: Settings) -> FastAPI:
+    """The FastAPI app for the service's routes: error handlers and middleware installed."""
+    app = FastAPI(title="arf_ids", version=package_version(), docs_url="/docs", redoc_url=None)
+
+    @app.exception_handler(ServiceError)
+    async def _service_error(_: Request, error: ServiceError) -> JSONResponse:
+        return JSONResponse(error.body(), status_code=error.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
+        refusal = ServiceError(400, "invalid input", validation_detail(error.errors()))
+        return JSONResponse(refusal.body(), status_code=refusal.status)
+
+    service = settings.service
+    app.add_middleware(BodyLimit, limit=service.max_body_bytes,
+                       limits=dict.fromkeys(BATCH_ROUTES, service.max_batch_body_bytes))
+    app.add_middleware(ApiKeyGuard, api_key=service.api_key.get_secret_value() if service.api_key else None,
+                       protect=protected_path(settings))
+    app.add_middleware(RequestMetrics, endpoints=PREDICTION_ROUTES, metrics=service_metrics)
+    return app
+
+
+class ServiceRuntime:
+    """The service's moving parts and their start and stop."""
+
+    def __init__(self, settings: Settings, metrics: ServiceMetrics | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics or service_metrics()
+        service = settings.service
+        self.holder = ModelHolder()
+        self.feed = Broadcaster(
+            queue_size=service.websocket_queue_size,
+            on_drop=self.metrics.websocket_dropped.inc,
+            on_connections=self.metrics.websocket_connections.set,
+        )
+        self._log_store: LogStore | None = None
+        self._log_store_lock = threading.Lock()
+        self.prediction_log: BatchedWriter[PredictionRecord] = BatchedWriter(
+            "predictions", lambda batch: self.log_store().write_predictions(batch), service.log,
+            on_drop=self.metrics.log_dropped.labels(log="predictions").inc,
+        )
+        self.label_log: BatchedWriter[LabelRecord] = BatchedWriter(
+            "labels", lambda batch: self.log_store().write_labels(batch), service.log,
+            on_drop=self.metrics.log_dropped.labels(log="labels").inc,
+        )
+        self.poller = RegistryPoller(
+            lambda: ModelRegistry(settings.registry_config()),
+            self.holder,
+            LocalModelCopy(settings.service_cache_dir, model_name=settings.model_name),
+            poll_seconds=service.poll_seconds,
+            on_swap=self._swapped,
+            on_refusal=lambda _version, _reason: self.metrics.model_refusals.inc(),
+        )
+        self.scorer = FlowScorer(
+            self.holder, self.prediction_log, self.label_log, self.feed, self.metrics, max_batch=service.max_batch
+        )
+        self._poll_task: asyncio.Task[None] | None = None
+        self.metrics.model_version.set(0)
+        self.metrics.reload_count.set(0)
+        self.metrics.declare_endpoints(PREDICTION_ROUTES)
+
+    def log_store(self) -> LogStore:
+        """The log store, opened on first use (so a database that is down at start only delays writes)."""
+        with self._log_store_lock:
+            if self._log_store is None:
+                self._log_store = LogStore(self.settings.log_store_url)
+            return self._log_store
+
+    async def start(self) -> None:
+        """Open the log store (a failure only delays writes: they retry), start the writers and the poller."""
+        try:
+            await asyncio.to_thread(self.log_store)
+        except Exception as error:  # the writers retry until the store answers
+            logger.warning("log store %s not available at start: %s", self.settings.log_store_url, error)
+        self.prediction_log.start()
+        self.label_log.start()
+        self._poll_task = asyncio.create_task(self.poller.run(), name="registry-poller")
+
+    async def stop(self) -> None:
+        """Stop polling, then commit every queued log record (the shutdown flush)."""
+        if self._poll_task is not None:
+            self._poll_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poll_task
+        await asyncio.gather(asyncio.to_thread(self.prediction_log.close), asyncio.to_thread(self.label_log.close))
+        if self._log_store is not None:
+            self._log_store.close()
+
+    @property
+    def ready(self) -> bool:
+        return self.holder.current is not None
+
+    def status(self) -> StatusOut:
+        model = self.holder.current
+        return StatusOut(
+            status="ready" if model is not None else "loading",
+            version=package_version(),
+            model_version=model.version if model else None,
+            reload_count=self.holder.reload_count,
+            model_source=model.source if model else None,
+            model_sha256=model.sha256 if model else None,
+            registry=self.poller.status.as_dict(),
+            logs={"predictions": _writer_status(self.prediction_log.stats()),
+                  "labels": _writer_status(self.label_log.stats()),
+                  "store": self._log_store.url if self._log_store else None},
+            websocket_connections=self.feed.connections,
+        )
+
+    def _swapped(self, model: ServedModel, previous: ServedModel | None) -> None:
+        self.metrics.model_version.set(model.version)
+        self.metrics.reload_count.set(self.holder.reload_count)
+        if previous is not None:
+            reloads = self.holder.reload_count
+            self.feed.publish(feed_message("model_updated", version=model.version, reload_count=reloads))
+
+
+def _writer_status(stats: WriterStats) -> dict[str, object]:
+    return {
+        "committed": stats.committed,
+        "pending": stats.pending,
+        "dropped": stats.dropped,
+        "rejected": stats.rejected,
+        "failed_writes": stats.failed_writes,
+        "last_error": stats.last_error,
+        "max_commit_seconds": round(stats.max_commit_seconds, 4),
+    }
