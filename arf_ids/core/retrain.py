@@ -26,12 +26,11 @@ from __future__ import annotations
 
 import collections
 import copy
-from collections.abc import Iterator
-from contextlib import contextmanager
 import math
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import numpy as np
