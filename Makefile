@@ -57,3 +57,26 @@ serve: install  ## the BentoML service on 127.0.0.1:3001 (ARF_IDS_SERVICE__HOST/
 bento: install  ## build the bento (service code and locked requirements; the model comes from the registry at start)
 	$(UV) export --frozen --no-dev --no-emit-project --no-hashes --format requirements-txt -o bento/requirements.txt
 	PATH=$(abspath $(TOOLS))/bin:$$PATH $(BENTO_ENV) $(BIN)/bentoml build -f bento/bentofile.yaml .
+
+SHARED_DATA ?= ../shared/data
+REPORTS := $(ARF_IDS_HOME)/reports
+EVALUATE := $(BIN)/arf-ids evaluate
+CIC := $(SHARED_DATA)/cic-ids2017/cic_0.01km.csv
+NSL := $(SHARED_DATA)/nsl-kdd/KDDTrain+_20Percent.txt $(SHARED_DATA)/nsl-kdd/KDDTest+.txt
+
+.PHONY: evaluate
+evaluate: install  ## every row of the README results table; reports (JSON, markdown, PNG) in $(ARF_IDS_HOME)/reports
+	$(EVALUATE) --data $(CIC) --format cicflowmeter --binary --protocol prequential --train-fraction 0.1 \
+		--arf n_models=20 lambda_value=15 split_confidence=0.1 --baseline seed static \
+		--out $(REPORTS)/cic-ids2017-prequential.json
+	$(EVALUATE) --data $(NSL) --format nsl-kdd --protocol prequential --train-fraction 0 \
+		--out $(REPORTS)/nsl-kdd-prequential.json
+	$(EVALUATE) --data $(NSL) --format nsl-kdd --protocol holdout --out $(REPORTS)/nsl-kdd-holdout.json
+	$(EVALUATE) --data $(NSL) --format nsl-kdd --protocol recovery --label-delay 500 \
+		--out $(REPORTS)/nsl-kdd-recovery.json
+	for scenario in attack_variant novel_attack benign_shift; do \
+		$(EVALUATE) --format synthetic --scenario $$scenario --protocol recovery --label-delay 200 \
+			--out $(REPORTS)/synthetic-$$scenario-recovery.json || exit 1; \
+	done
+	$(BIN)/python -m arf_ids.evaluate --table $(REPORTS) > $(REPORTS)/results.md
+	@echo "results table: $(REPORTS)/results.md"

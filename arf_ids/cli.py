@@ -129,6 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="the whole loop on embedded defaults")
     demo.add_argument("--port", type=int, default=3000, help="Dagster webserver port")
+
+    from arf_ids.evaluate import add_arguments as add_evaluate_arguments
+
+    evaluate = commands.add_parser("evaluate", help="detection quality of a protocol on a data set, with baselines")
+    add_evaluate_arguments(evaluate)
     return parser
 
 
@@ -147,6 +152,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"production: {previous} → {args.version}")
         elif args.command == "rollback":
             print(f"production rolled back to version {ModelRegistry(settings.registry_config()).rollback()}")
+        elif args.command == "evaluate":
+            from arf_ids.evaluate import run_command
+
+            return run_command(args, argv)
         elif args.command == "demo":
             from arf_ids.demo import run_demo
 
