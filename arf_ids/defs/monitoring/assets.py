@@ -44,7 +44,7 @@ def quality_problems(frame: pd.DataFrame, schema: FlowSchema, classes: list[str]
     values = features.to_numpy(dtype=np.float64, na_value=np.nan)
     return {
         "rows_missing_feature": int(features.isna().any(axis=1).sum()),
-        "rows_non_finite": int((~np.isfinite(values)).any(axis=1).sum() - features.isna().any(axis=1).sum()),
+        "rows_non_finite": int(np.isinf(values).any(axis=1).sum()),
         "rows_unknown_label": int((~frame[LABEL].isin(classes)).sum()) if len(frame) else 0,
     }
 
