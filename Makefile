@@ -10,7 +10,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export ARF_IDS_HOME ?= .arf_ids
 export DAGSTER_HOME ?= $(abspath $(ARF_IDS_HOME))/dagster
 
-.PHONY: install test test-fast demo dev lock lint clean serve browser bento
+.PHONY: install test test-fast demo up dev lock lint clean serve browser bento
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -31,6 +31,9 @@ test: install browser  ## every test (real Dagster, MLflow, SQLite; shared data 
 
 demo: install $(DAGSTER_HOME)/dagster.yaml  ## the whole loop: bootstrap, daemon, drift, retrain, promotion, report
 	$(BIN)/arf-ids demo
+
+up: install $(DAGSTER_HOME)/dagster.yaml  ## everything to watch: Dagster UI :3000, dashboard :3001/dashboard, /metrics, drifting traffic (Ctrl-C stops)
+	$(BIN)/arf-ids up
 
 dev: install $(DAGSTER_HOME)/dagster.yaml  ## Dagster webserver and daemon on 127.0.0.1:3000
 	$(BIN)/arf-ids bootstrap

@@ -5,6 +5,7 @@ arf-ids replay --scenario attack_variant --flows 20000 --onset 5000
 arf-ids status
 arf-ids promote 3 | arf-ids rollback
 arf-ids demo                      # the whole loop, with the Dagster daemon and webserver
+arf-ids up                        # the whole stack to watch, with traffic that drifts now and then
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ from pathlib import Path
 from arf_ids.core.errors import ArfIdsError
 from arf_ids.core.registry import ModelRegistry
 from arf_ids.settings import Settings
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+from arf_ids.stack import PROJECT_ROOT
 
 
 def prepare_dagster_home(settings: Settings) -> Path:
@@ -129,6 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="the whole loop on embedded defaults")
     demo.add_argument("--port", type=int, default=3000, help="Dagster webserver port")
+    demo.add_argument("--service-port", type=int, help="service port (default: ARF_IDS_SERVICE__PORT, 3001)")
+
+    up = commands.add_parser("up", help="Dagster UI, service and dashboard, with drifting traffic until Ctrl-C")
+    up.add_argument("--port", type=int, default=3000, help="Dagster webserver port")
+    up.add_argument("--service-port", type=int, help="service port (default: ARF_IDS_SERVICE__PORT, 3001)")
+    up.add_argument("--rate", type=float, default=100.0, help="flows per second")
+    up.add_argument("--episodes", type=int, help="stop after this many calm-then-drift episodes (default: never)")
 
     from arf_ids.evaluate import add_arguments as add_evaluate_arguments
 
@@ -159,7 +166,14 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "demo":
             from arf_ids.demo import run_demo
 
-            return run_demo(settings, webserver_port=args.port)
+            return run_demo(settings, webserver_port=args.port, service_port=args.service_port)
+        elif args.command == "up":
+            from arf_ids.up import TrafficPlan, run_up
+
+            return run_up(
+                settings, dagster_port=args.port, service_port=args.service_port,
+                plan=TrafficPlan(rate=args.rate), episodes=args.episodes,
+            )
     except ArfIdsError as error:
         print(f"arf-ids {args.command}: {error}", file=sys.stderr)
         return 1

@@ -1,8 +1,11 @@
-"""``arf-ids demo``: the whole adaptive loop on embedded defaults, measured.
+"""``arf-ids demo``: the whole adaptive loop on embedded defaults, measured, through HTTP.
 
-Bootstrap → Dagster daemon and webserver → replay base traffic → a drift starts at a
-known flow → ``drift_sensor`` launches the retrain run → the gate promotes a new model
-→ the replay picks it up → replay on until the error rate has recovered → report.
+Bootstrap → Dagster daemon and webserver and the BentoML service → base traffic posted
+to ``/predict``, true labels to ``/label/batch`` → a drift starts at a known flow →
+``drift_sensor`` launches the retrain run → the gate promotes a new model → the service
+hot-swaps it → traffic goes on until the error rate has recovered → report, with what
+the client saw of the service (requests, errors, latency, seconds from promotion to the
+first answer from the new version).
 """
 
 from __future__ import annotations
@@ -10,21 +13,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from datetime import datetime
 
 import dagster as dg
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from arf_ids.cli import PROJECT_ROOT, bootstrap, prepare_dagster_home
+from arf_ids.cli import bootstrap, prepare_dagster_home
 from arf_ids.core.drift import detect_drift
 from arf_ids.core.errors import ArfIdsError
 from arf_ids.core.evaluation import score
@@ -33,8 +30,10 @@ from arf_ids.core.lineage import LABEL
 from arf_ids.core.logstore import LogStore
 from arf_ids.core.registry import ModelRegistry
 from arf_ids.defs.retraining.sensors import DRIFT_AT_TAG, TRIGGER_TAG
-from arf_ids.replay import ReplayConfig, Replayer, ReplayProgress
+from arf_ids.replay import ReplayConfig, ReplayProgress
+from arf_ids.serving.client import HttpReplayer
 from arf_ids.settings import Settings
+from arf_ids.stack import local_stack
 
 
 class DemoPlan(BaseModel):
@@ -56,52 +55,6 @@ class DemoPlan(BaseModel):
 
 class DemoFailed(ArfIdsError):
     """A step of the demo did not happen."""
-
-
-@contextmanager
-def dagster_services(env: dict[str, str], port: int) -> Iterator[None]:
-    """The Dagster daemon and webserver on 127.0.0.1, stopped on exit whatever happens."""
-    bin_dir = Path(sys.executable).parent
-    workspace = str(PROJECT_ROOT / "workspace.yaml")
-    commands = [
-        [str(bin_dir / "dagster-daemon"), "run", "-w", workspace],
-        [str(bin_dir / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port), "-w", workspace],
-    ]
-    log_dir = Path(env["ARF_IDS_HOME"]) / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    processes = []
-    try:
-        for command in commands:
-            log = open(log_dir / f"{Path(command[0]).name}.log", "wb")  # noqa: SIM115 (closed with the process)
-            processes.append(
-                subprocess.Popen(
-                    command, env=env, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-                )
-            )
-        wait_for_http(f"http://127.0.0.1:{port}/server_info", timeout=120)
-        print(f"Dagster UI on http://127.0.0.1:{port} (logs in {log_dir})")
-        yield
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-
-
-def wait_for_http(url: str, *, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback only)
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(1)
-    raise DemoFailed(f"{url} did not answer within {timeout:.0f}s")
 
 
 def run_seconds(instance: dg.DagsterInstance, run: dg.DagsterRun | None) -> float | None:
@@ -135,7 +88,9 @@ def served_since(log_store: LogStore, first_flow: int) -> pd.DataFrame:
     return labelled.loc[flow_index(labelled["flow_id"]) >= first_flow]
 
 
-def run_demo(settings: Settings, *, webserver_port: int = 3000, plan: DemoPlan | None = None) -> int:
+def run_demo(
+    settings: Settings, *, webserver_port: int = 3000, service_port: int | None = None, plan: DemoPlan | None = None
+) -> int:
     """Run the loop; write ``reports/demo.json``; exit code 0 only if every step happened."""
     plan = plan or DemoPlan()
     started = time.perf_counter()
@@ -158,12 +113,17 @@ def run_demo(settings: Settings, *, webserver_port: int = 3000, plan: DemoPlan |
     scenario = DriftScenario(name=plan.scenario, onset_flow=plan.onset_flow, drift_share=plan.drift_share)
     total = plan.onset_flow + int(plan.rate * plan.retrain_timeout_seconds) + plan.max_flows_after_promotion
     flows = TrafficGenerator(seed=plan.seed).stream(total, scenario)
-    replayer = Replayer(
-        registry, log_store, ReplayConfig(label_delay=plan.label_delay, rate=plan.rate, flow_id_prefix="demo")
-    )
     report: dict[str, object] = {"scenario": plan.model_dump(), "production_version_before": version_before}
 
-    with dagster_services(env, webserver_port), dg.DagsterInstance.get() as instance:
+    with (
+        local_stack(env, dagster_port=webserver_port, service_port=service_port or demo_settings.service.port) as svc,
+        dg.DagsterInstance.get() as instance,
+    ):
+        replayer = HttpReplayer(
+            svc.url,
+            ReplayConfig(label_delay=plan.label_delay, rate=plan.rate, flow_id_prefix="demo"),
+            api_key=demo_settings.service.api_key,
+        )
         position = replayer.run(flows.iloc[: plan.onset_flow], description="base traffic")
         deadline = time.monotonic() + plan.retrain_timeout_seconds
 
@@ -176,7 +136,8 @@ def run_demo(settings: Settings, *, webserver_port: int = 3000, plan: DemoPlan |
             return progress.model_version is not None and progress.model_version != version_before
 
         position += replayer.run(flows.iloc[position:], until=promoted, description="drifted traffic")
-        promoted_at_flow = replayer.progress.first_flow_by_version[replayer.progress.model_version]
+        version_after = replayer.progress.model_version
+        promoted_at_flow = replayer.progress.first_flow_by_version[version_after]
         labelled = log_store.labelled_frame()
         target = error_rate(labelled.loc[flow_index(labelled["flow_id"]) < plan.onset_flow]) or 0.0
         while position < len(flows):
@@ -185,8 +146,11 @@ def run_demo(settings: Settings, *, webserver_port: int = 3000, plan: DemoPlan |
             if len(recent) >= plan.recovery_window and (error_rate(recent) or 0.0) <= target + plan.recovery_margin:
                 break
         replayer.flush_labels()
+        promoted_at = registry.info(version_after).tags.get("promoted_at")
+        report.update(replayer.service_report(promoted_at=datetime.fromisoformat(promoted_at) if promoted_at else None))
         run = retrain_run(instance)
         retrain_seconds = run_seconds(instance, run)
+    # the service has stopped and flushed: the log holds every answer and label
 
     labelled = log_store.labelled_frame()
     index = flow_index(labelled["flow_id"])
@@ -219,6 +183,7 @@ def run_demo(settings: Settings, *, webserver_port: int = 3000, plan: DemoPlan |
             "error_rate_after_recovery": error_rate(after),
             "flows_replayed": replayer.progress.flows,
             "labels_logged": replayer.progress.labels,
+            "predictions_in_log": log_store.counts()["predictions"],
             "wall_seconds": round(time.perf_counter() - started, 1),
         }
     )
@@ -232,5 +197,10 @@ def run_demo(settings: Settings, *, webserver_port: int = 3000, plan: DemoPlan |
     path.write_text(json.dumps(report, indent=2, default=str))
     print(json.dumps(report, indent=2, default=str))
     print(f"report written to {path}")
-    ok = report["production_version_after"] != version_before and report["recovered"]
+    ok = (
+        report["production_version_after"] != version_before
+        and report["recovered"]
+        and report["service_errors"] == 0
+        and report["predictions_in_log"] == report["flows_replayed"]
+    )
     return 0 if ok else 1
