@@ -66,12 +66,17 @@ REPORTS := $(ARF_IDS_HOME)/reports
 EVALUATE := $(BIN)/arf-ids evaluate
 CIC := $(SHARED_DATA)/cic-ids2017/cic_0.01km.csv
 NSL := $(SHARED_DATA)/nsl-kdd/KDDTrain+_20Percent.txt $(SHARED_DATA)/nsl-kdd/KDDTest+.txt
+# PWPAE's protocol on the CIC sample; run with seed 42 (and the static baseline), then seeds 1 and 2
+CIC_PREQUENTIAL := --data $(CIC) --format cicflowmeter --binary --protocol prequential --train-fraction 0.1 \
+	--arf n_models=20 lambda_value=15 split_confidence=0.1
 
 .PHONY: evaluate
 evaluate: install  ## every row of the README results table; reports (JSON, markdown, PNG) in $(ARF_IDS_HOME)/reports
-	$(EVALUATE) --data $(CIC) --format cicflowmeter --binary --protocol prequential --train-fraction 0.1 \
-		--arf n_models=20 lambda_value=15 split_confidence=0.1 --baseline seed static \
-		--out $(REPORTS)/cic-ids2017-prequential.json
+	$(EVALUATE) $(CIC_PREQUENTIAL) --baseline seed static --out $(REPORTS)/cic-ids2017-prequential.json
+	for seed in 1 2; do \
+		$(EVALUATE) $(CIC_PREQUENTIAL) --seed $$seed --baseline seed \
+			--out $(REPORTS)/cic-ids2017-prequential.seed$$seed.json || exit 1; \
+	done
 	$(EVALUATE) --data $(NSL) --format nsl-kdd --protocol prequential --train-fraction 0 \
 		--out $(REPORTS)/nsl-kdd-prequential.json
 	$(EVALUATE) --data $(NSL) --format nsl-kdd --protocol holdout --out $(REPORTS)/nsl-kdd-holdout.json

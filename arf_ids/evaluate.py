@@ -28,8 +28,10 @@ Systems, each scored on the same flows (the stream after the training part):
 Outputs: ``--out FILE.json`` (figures of every system, per-window figures, retrains),
 ``FILE.md`` (a table, with the published anchor where the data set has one) and
 ``FILE.png`` (rolling error rate and per-window macro-F1, drifts, retrains and
-promotions marked). ``python -m arf_ids.evaluate --table DIR`` prints one table of
-every report in ``DIR``.
+promotions marked). ``python -m arf_ids.evaluate --table DIR`` prints the results table
+of every report in ``DIR`` (the README's): a row per run with the product's figures, the
+baselines of the same run, the published anchor and issue 4's target (``TARGETS``), each
+row's command line, the spread over seeds, then every system of every run.
 
 >>> parse_overrides(["lambda_value=15", "split_confidence=0.1", "max_features=null"])
 {'lambda_value': 15, 'split_confidence': 0.1, 'max_features': None}
@@ -128,12 +130,52 @@ ANCHORS: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 
+#: Issue 4's targets, by (file name, protocol) as ``ANCHORS`` (``("synthetic", "recovery")``:
+#: every generator scenario). ``minimum``: the product's figures at least these;
+#: ``over_static``: the product's macro-F1 at least this much above the never-retrained
+#: model's ("beat it by a wide margin"); ``recover_within``: macro-F1 back within 0.02 of
+#: its pre-drift level within this many flows of the drift's onset.
+TARGETS: dict[tuple[str, str], dict[str, Any]] = {
+    ("cic_0.01km.csv", "prequential"): {
+        "minimum": {"accuracy": 0.9920, "f1": 0.9767},
+        "protocol_settings": {"binary": True, "train_fraction": 0.1, "label_delay": 0},
+    },
+    ("KDDTest+.txt", "prequential"): {
+        "minimum": {"accuracy": 0.95, "macro_f1": 0.75},
+        "protocol_settings": {"train_fraction": 0.0, "label_delay": 0},
+    },
+    ("KDDTest+.txt", "recovery"): {
+        "over_static": 0.05,
+        "protocol_settings": {"train_fraction": None, "label_delay": 500},
+    },
+    ("synthetic", "recovery"): {"recover_within": 5_000, "protocol_settings": {}},
+}
+
+#: How the tables name the figures of a report.
+FIGURE_NAMES = {"accuracy": "accuracy", "macro_f1": "macro-F1", "f1": "F1", "kappa": "kappa"}
+
+
+def _settings_match(settings: dict[str, Any], request: EvaluationRequest) -> bool:
+    return all(getattr(request, name) == value for name, value in settings.items())
+
+
 def published_anchor(key: tuple[str, str] | None, request: EvaluationRequest) -> dict[str, Any] | None:
     """The published result this run reproduces the protocol of, if any."""
     anchor = ANCHORS.get(key) if key else None
-    if anchor is None or any(getattr(request, name) != value for name, value in anchor["protocol_settings"].items()):
+    if anchor is None or not _settings_match(anchor["protocol_settings"], request):
         return None
     return anchor
+
+
+def issue_target(report: dict[str, Any]) -> dict[str, Any] | None:
+    """Issue 4's target for this report's data set and protocol, if it has one and the run
+    follows the target's protocol."""
+    request = EvaluationRequest.model_validate(report["request"])
+    name = "synthetic" if request.format == "synthetic" else Path(request.data[-1]).name if request.data else ""
+    target = TARGETS.get((name, request.protocol))
+    if target is None or not _settings_match(target["protocol_settings"], request):
+        return None
+    return target
 
 
 def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
@@ -632,13 +674,157 @@ def run_command(args: argparse.Namespace, argv: Sequence[str] | None = None) -> 
     return 0
 
 
-def results_table(folder: Path) -> str:
-    """One markdown table of every report (``*.json``) in ``folder``, with each command line."""
+def headline_keys(report: dict[str, Any]) -> tuple[str, ...]:
+    """The figures a report's summary row shows: its target's, else accuracy and F1 (binary)
+    or macro-F1."""
+    target = issue_target(report)
+    if target and "minimum" in target:
+        return tuple(target["minimum"])
+    return ("accuracy", "f1") if report["request"].get("binary") else ("accuracy", "macro_f1")
+
+
+def _figures(source: dict[str, Any], keys: Sequence[str]) -> str:
+    return ", ".join(f"{FIGURE_NAMES[key]} {source[key]:.4f}" for key in keys if key in source)
+
+
+def _recovered(system: dict[str, Any]) -> str:
+    recovery = system.get("drift_recovery")
+    if not recovery:
+        return ""
+    flows, before = recovery["flows_to_recover"], f"pre-drift {recovery['pre_drift_macro_f1']:.4f}"
+    if flows is None:
+        return f"; never back within 0.02 of {before}"
+    return f"; back within 0.02 of {before} after {flows:,} flows"
+
+
+def _loop(system: dict[str, Any]) -> str:
+    return f" ({system['drifts_detected']} / {system['retrains']} / {system['promotions']})"
+
+
+def target_verdict(report: dict[str, Any]) -> str:
+    """Issue 4's target of the report and whether the product met it, or an empty string."""
+    target = issue_target(report)
+    if target is None:
+        return ""
+    product = report["systems"][0]
+    if "minimum" in target:
+        wanted = ", ".join(f"{FIGURE_NAMES[key]} ≥ {value:.4f}" for key, value in target["minimum"].items())
+        met = all(product[key] >= value for key, value in target["minimum"].items())
+    elif "over_static" in target:
+        static = next((system for system in report["systems"] if system["name"] == "static"), None)
+        if static is None:
+            return "macro-F1 well above never-retrained: no static baseline in this run"
+        margin = product["macro_f1"] - static["macro_f1"]
+        wanted = f"macro-F1 ≥ static + {target['over_static']:.2f} (here {margin:+.4f})"
+        met = margin >= target["over_static"]
+    else:
+        recovery = product.get("drift_recovery")
+        flows = recovery["flows_to_recover"] if recovery else None
+        wanted = f"back within 0.02 within {target['recover_within']:,} flows of onset"
+        met = flows is not None and flows <= target["recover_within"]
+    return f"{wanted}: **{'met' if met else 'missed'}**"
+
+
+def _protocol_text(request: dict[str, Any]) -> str:
+    parts = [request["protocol"]]
+    if request.get("binary"):
+        parts.append("binary")
+    if request["format"] == "synthetic":
+        parts.append(f"drift from flow {request['onset']:,}")
+    elif request.get("train_fraction") is not None:
+        fraction = request["train_fraction"]
+        parts.append(f"first {fraction:.0%} trains" if fraction else "every flow scored")
+    else:
+        parts.append("trained on the first file")
+    if request.get("label_delay"):
+        parts.append(f"labels {request['label_delay']:,} flows late")
+    parts.append(f"seed {request['seed']}")
+    return ", ".join(parts)
+
+
+def seed_spreads(reports: Sequence[dict[str, Any]]) -> list[str]:
+    """A line per group of reports that differ only in ``--seed`` (and ``--baseline``, ``--out``):
+    the product's headline figures, lowest and highest over the seeds."""
+    groups: dict[str, list[int]] = {}
+    for number, report in enumerate(reports, start=1):
+        request = {k: v for k, v in report["request"].items() if k not in ("seed", "baselines", "out")}
+        groups.setdefault(json.dumps(request, sort_keys=True), []).append(number)
+    lines = []
+    for numbers in groups.values():
+        if len(numbers) < 2:
+            continue
+        chosen = [reports[n - 1] for n in numbers]
+        first = chosen[0]
+        spread = ", ".join(
+            f"{FIGURE_NAMES[key]} {min(r['systems'][0][key] for r in chosen):.4f}"
+            f"–{max(r['systems'][0][key] for r in chosen):.4f}"
+            for key in headline_keys(first)
+        )
+        seeds = ", ".join(str(r["request"]["seed"]) for r in chosen)
+        rows = ", ".join(map(str, numbers))
+        where = f"{first['data_name']}, {first['protocol']}, seeds {seeds}"
+        lines.append(f"Rows {rows} ({where}): product {spread} (min–max).")
+    return lines
+
+
+def summary_table(reports: Sequence[dict[str, Any]]) -> str:
+    """One row per report: the product's figures, the baselines of the same run, the published
+    anchor, issue 4's target; then the command line of each row and the total wall time."""
+    columns = ("#", "data set", "protocol", "product", "baselines, same run", "published anchor", "issue 4 target")
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for number, report in enumerate(reports, start=1):
+        keys = headline_keys(report)
+        product, *baselines = report["systems"]
+        recovery = report["protocol"] == "recovery"
+        figure = f"**{_figures(product, keys)}**" + (_loop(product) if recovery else "") + _recovered(product)
+        others = "; ".join(
+            f"{system['name']}: {_figures(system, keys)}" + (_loop(system) if recovery else "") + _recovered(system)
+            for system in baselines
+        )
+        anchor = report.get("anchor")
+        published = f"{_figures(anchor, keys) or _figures(anchor, FIGURE_NAMES)} ({anchor['source']})" if anchor else ""
+        data_name = " → ".join(Path(path).name for path in report["request"]["data"]) or report["data_name"]
+        cells = (str(number), data_name, _protocol_text(report["request"]), figure, others, published)
+        lines.append("| " + " | ".join((*cells, target_verdict(report))) + " |")
+    spreads = seed_spreads(reports)
+    if spreads:
+        lines += ["", *spreads]
+    lines += ["", "Each row's command (from the project root; `make evaluate` runs them all):", ""]
+    lines += [f"{number}. `{report['command']}`" for number, report in enumerate(reports, start=1)]
+    total = sum(report["wall_seconds"] for report in reports)
+    each = " + ".join(f"{report['wall_seconds']:,.0f}" for report in reports)
+    lines += [
+        "",
+        "Baselines: `seed` = the seed system's choices (prequential/holdout: river `ARFClassifier(n_models=10)` "
+        "defaults on raw features; recovery: the loop with K = 30, the gate without the forgetting check, "
+        "λ 6 / grace 50); `static` = the product's model that never learns after training (recovery: "
+        "drifts are detected, nothing is retrained). Recovery figures in brackets: drifts / retrains / promotions.",
+        "",
+        f"Wall time of these runs: {total:,.0f} s in all ({each} s).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def load_reports(folder: Path) -> list[dict[str, Any]]:
+    """Every evaluation report (``*.json`` with systems) in ``folder``, by file name."""
     reports = [json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))]
     reports = [report for report in reports if isinstance(report, dict) and "systems" in report]
     if not reports:
         raise MalformedDataError(str(folder), "holds no evaluation reports")
-    return "\n".join(markdown_table(report) for report in reports)
+    return reports
+
+
+def results_table(folder: Path) -> str:
+    """The summary of every report in ``folder`` (:func:`summary_table`), then each report's
+    table of every system (:func:`markdown_table`)."""
+    reports = load_reports(folder)
+    details = "\n".join(markdown_table(report) for report in reports)
+    return (
+        summary_table(reports)
+        + "\n<details><summary>Every system of every run</summary>\n\n"
+        + details
+        + "\n</details>\n"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,9 +7,18 @@ from pathlib import Path
 
 import pytest
 
+from arf_ids import evaluate as evaluate_module
 from arf_ids.cli import main
 from arf_ids.core.errors import MalformedDataError
-from arf_ids.evaluate import EvaluationRequest, evaluate, load_data, parse_overrides
+from arf_ids.evaluate import (
+    EvaluationRequest,
+    evaluate,
+    load_data,
+    parse_overrides,
+    published_anchor,
+    summary_table,
+    target_verdict,
+)
 
 ISSUE_KEYS = (
     "accuracy",
@@ -109,3 +118,92 @@ def test_bad_requests_raise_typed_errors(tmp_path: Path) -> None:
     sample.write_text(" Flow Duration, Label\n10,BENIGN\n20,DoS\n")
     with pytest.raises(MalformedDataError, match="--train-fraction"):
         load_data(EvaluationRequest(data=(str(sample),)))
+
+
+def fake_report(request: EvaluationRequest, **figures: dict[str, float]) -> dict:
+    """A report as ``evaluate`` writes it, with the given figures per system (product first)."""
+    systems = []
+    for name, values in figures.items():
+        system = {"name": name, "accuracy": 0.5, "macro_f1": 0.5, "f1": 0.5, "kappa": 0.5, "wall_seconds": 10.0}
+        system |= {"drifts_detected": 0, "retrains": 0, "promotions": 0, "drift_recovery": None, **values}
+        systems.append(system)
+    key = (
+        ("synthetic", request.protocol)
+        if request.format == "synthetic"
+        else (Path(request.data[-1]).name, request.protocol)
+    )
+    return {
+        "command": f"arf-ids evaluate --seed {request.seed}",
+        "data_name": key[0],
+        "protocol": request.protocol,
+        "request": request.model_dump(mode="json"),
+        "anchor": published_anchor(key, request),
+        "wall_seconds": 30.0,
+        "systems": systems,
+    }
+
+
+CIC = EvaluationRequest(data=("../shared/data/cic-ids2017/cic_0.01km.csv",), binary=True, train_fraction=0.1)
+NSL = ("KDDTrain+_20Percent.txt", "KDDTest+.txt")
+
+
+def test_targets_are_judged_on_the_products_figures_under_the_targets_protocol() -> None:
+    met = fake_report(CIC, product={"accuracy": 0.9929, "f1": 0.9792}, seed={"accuracy": 0.99, "f1": 0.97})
+    assert target_verdict(met) == "accuracy ≥ 0.9920, F1 ≥ 0.9767: **met**"
+    missed = fake_report(CIC, product={"accuracy": 0.9930, "f1": 0.9760})
+    assert target_verdict(missed).endswith("**missed**")
+    other_protocol = fake_report(CIC.model_copy(update={"train_fraction": 0.2}), product={})
+    assert target_verdict(other_protocol) == "" and other_protocol["anchor"] is None
+    recovery = EvaluationRequest(data=NSL, format="nsl-kdd", protocol="recovery", label_delay=500)
+    wide = fake_report(recovery, product={"macro_f1": 0.70}, static={"macro_f1": 0.55})
+    assert target_verdict(wide) == "macro-F1 ≥ static + 0.05 (here +0.1500): **met**"
+    assert target_verdict(fake_report(recovery, product={"macro_f1": 0.70})).endswith("no static baseline in this run")
+    synthetic = EvaluationRequest(format="synthetic", protocol="recovery", scenario="novel_attack")
+    back = {"drift_recovery": {"flows_to_recover": 4_900, "pre_drift_macro_f1": 0.86}}
+    assert target_verdict(fake_report(synthetic, product=back)).endswith("**met**")
+    never = {"drift_recovery": {"flows_to_recover": None, "pre_drift_macro_f1": 0.86}}
+    assert target_verdict(fake_report(synthetic, product=never)).endswith("**missed**")
+    row = summary_table([fake_report(synthetic, product=back, static=never)]).splitlines()[2]
+    assert "back within 0.02 of pre-drift 0.8600 after 4,900 flows" in row
+    assert "static: accuracy 0.5000, macro-F1 0.5000 (0 / 0 / 0); never back within 0.02 of pre-drift 0.8600" in row
+
+
+def test_the_summary_has_a_row_per_report_with_baselines_anchor_target_command_and_seed_spread() -> None:
+    reports = [
+        fake_report(CIC, product={"accuracy": 0.9929, "f1": 0.9792}, seed={"accuracy": 0.9889, "f1": 0.9672}),
+        fake_report(CIC.model_copy(update={"seed": 1}), product={"accuracy": 0.9925, "f1": 0.9780}),
+        fake_report(EvaluationRequest(data=NSL, format="nsl-kdd", protocol="holdout"), product={"accuracy": 0.81}),
+    ]
+    table = summary_table(reports)
+    rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| #")]
+    assert len(rows) == 3
+    assert rows[0].startswith("| 1 | cic_0.01km.csv | prequential, binary, first 10% trains, seed 42 |")
+    assert "**accuracy 0.9929, F1 0.9792**" in rows[0] and "seed: accuracy 0.9889, F1 0.9672" in rows[0]
+    assert "accuracy 0.9920, F1 0.9767 (PWPAE" in rows[0] and rows[0].endswith("**met** |")
+    assert "KDDTrain+_20Percent.txt → KDDTest+.txt | holdout, trained on the first file, seed 42 |" in rows[2]
+    assert "accuracy 0.7800 (batch RandomForest" in rows[2] and rows[2].endswith("|  |")  # anchor, no target
+    assert (
+        "Rows 1, 2 (cic_0.01km.csv, prequential, seeds 42, 1): product accuracy 0.9925–0.9929, F1 0.9780–0.9792"
+        in table
+    )
+    assert "1. `arf-ids evaluate --seed 42`" in table and "3. `arf-ids evaluate --seed 42`" in table
+    assert "Wall time of these runs: 90 s in all (30 + 30 + 30 s)." in table
+
+
+def test_the_table_command_prints_the_summary_then_every_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = fake_report(CIC, product={"accuracy": 0.9929, "f1": 0.9792}, seed={"accuracy": 0.9889, "f1": 0.9672})
+    for system in report["systems"]:
+        system["description"] = f"{system['name']} system"
+    (tmp_path / "cic.json").write_text(json.dumps(report))
+    (tmp_path / "demo.json").write_text(json.dumps({"not": "an evaluation"}))
+    assert evaluate_module.main(["--table", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert (
+        printed.index("| # | data set |")
+        < printed.index("<details>")
+        < printed.index("| cic_0.01km.csv | prequential | product")
+    )
+    with pytest.raises(MalformedDataError, match="no evaluation reports"):
+        evaluate_module.main(["--table", str(tmp_path / "empty")])
