@@ -70,6 +70,10 @@ NSL := $(SHARED_DATA)/nsl-kdd/KDDTrain+_20Percent.txt $(SHARED_DATA)/nsl-kdd/KDD
 CIC_PREQUENTIAL := --data $(CIC) --format cicflowmeter --binary --protocol prequential --train-fraction 0.1 \
 	--arf n_models=20 lambda_value=15 split_confidence=0.1
 
+.PHONY: bench
+bench: install  ## speed, memory and drift, each beside its baseline (about 10 min on 2 cores): $(REPORTS)/bench.json and .md
+	$(BIN)/python -m arf_ids.bench --out $(REPORTS)/bench.json
+
 .PHONY: evaluate
 evaluate: install  ## every row of the README results table; reports (JSON, markdown, PNG) in $(ARF_IDS_HOME)/reports
 	$(EVALUATE) $(CIC_PREQUENTIAL) --baseline seed static --out $(REPORTS)/cic-ids2017-prequential.json

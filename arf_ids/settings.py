@@ -70,6 +70,9 @@ class ServiceSettings(BaseModel):
     api_key: SecretStr | None = Field(default=None, description="guards /label and /admin/*; empty or unset: open")
     protect_predict: bool = Field(default=False, description="require the API key on /predict too")
     max_batch: int = Field(default=10_000, ge=1, description="most flows in one /predict/batch or /label/batch")
+    batch_workers: int = Field(
+        default=1, ge=1, description="threads one /predict/batch is scored in (each gets 4,096+ flows); 1: one thread"
+    )
     max_body_bytes: int = Field(default=1 << 20, ge=1024, description="request body limit (413 above it)")
     max_batch_body_bytes: int = Field(default=16 << 20, ge=1024, description="body limit of the two batch routes")
     websocket_queue_size: int = Field(default=1_000, ge=1, description="messages held per /ws client before dropping")

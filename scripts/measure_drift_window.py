@@ -13,7 +13,8 @@ For each K it reports, over seeded streams:
 
 Then it runs one 1,000,000-sample stationary stream for the recommended K (fewest
 misses, then fewest false alarms, then the smallest K) and for the current default.
-The same streams are used for every K.
+The same streams are used for every K. The streams and their measurement live in
+:mod:`arf_ids.bench.drift`, which ``make bench`` uses too.
 
 Run: ``.venv/bin/python scripts/measure_drift_window.py`` (about 1.5 minutes on 2 idle cores).
 """
@@ -22,80 +23,16 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
-from arf_ids.core.drift import DEFAULT_CONFIRM_WINDOW, DriftConfig, detect_drift
+from arf_ids.bench.drift import STATIONARY_RATES, JumpOutcome, measure_jump, measure_stationary, times_for
+from arf_ids.core.drift import DEFAULT_CONFIRM_WINDOW
 
 JUMPS: tuple[tuple[float, float], ...] = ((0.05, 0.10), (0.10, 0.20), (0.02, 0.10), (0.05, 0.30))
 FALLS: tuple[tuple[float, float], ...] = ((0.10, 0.05), (0.20, 0.10), (0.30, 0.05))
-STATIONARY_RATES: tuple[float, ...] = (0.05, 0.10)
 STATIONARY_LENGTH = 50_000
 LONG_RUN_LENGTH = 1_000_000
-START = pd.Timestamp("2024-01-01", tz="UTC")
-
-
-@dataclass(frozen=True)
-class JumpOutcome:
-    delays: list[int]
-    misses: int
-    early: int
-    detections: int
-
-
-def times_for(n: int) -> pd.DatetimeIndex:
-    return pd.date_range(START, periods=n, freq="s")
-
-
-def jump_stream(
-    p_before: float, p_after: float, *, jump_at: int, length_after: int, seed: int, jump_id: int
-) -> np.ndarray:
-    rng = np.random.default_rng((seed, jump_id))
-    return np.concatenate([rng.random(jump_at) < p_before, rng.random(length_after) < p_after])
-
-
-def measure_jump(
-    window: int,
-    rates: tuple[float, float],
-    jump_id: int,
-    *,
-    seeds: int,
-    jump_at: int,
-    miss_after: int,
-    times: pd.DatetimeIndex,
-) -> JumpOutcome:
-    p_before, p_after = rates
-    config = DriftConfig(confirm_window=window)
-    delays: list[int] = []
-    misses = early = detections = 0
-    for seed in range(seeds):
-        errors = jump_stream(p_before, p_after, jump_at=jump_at, length_after=miss_after, seed=seed, jump_id=jump_id)
-        report = detect_drift(times, errors, config)
-        detections += report.n_detections
-        starts = [event.index for event in report.events if event.kind == "start"]
-        early += sum(1 for index in starts if index < jump_at)
-        after = [index for index in starts if index >= jump_at]
-        if after:
-            delays.append(after[0] - jump_at)
-        else:
-            misses += 1
-    return JumpOutcome(delays, misses, early, detections)
-
-
-def measure_stationary(
-    window: int, rate: float, *, seeds: int, length: int, times: pd.DatetimeIndex
-) -> tuple[int, int]:
-    """(confirmed drifts, raw ADWIN detections) summed over the seeds."""
-    config = DriftConfig(confirm_window=window)
-    confirmed = detections = 0
-    for seed in range(seeds):
-        errors = np.random.default_rng((seed, 1000, int(rate * 1000))).random(length) < rate
-        report = detect_drift(times, errors, config)
-        confirmed += report.n_confirmed
-        detections += report.n_detections
-    return confirmed, detections
 
 
 def delay_cell(outcome: JumpOutcome) -> str:

@@ -2,7 +2,10 @@
 
 One ``ModelBundle`` is one versioned artifact. It trains in one ordered pass, learns
 more later, predicts with the *confident vote* (see ``confident_vote``) and round-trips
-through bytes whose sha256 the registry records.
+through bytes whose sha256 the registry records. ``compile()`` turns it into an immutable
+``CompiledModel`` (``arf_ids.core.compiled``) that gives the same answers (probabilities
+within 1e-9) some 400 times faster; ``predict_matrix`` compiles afresh for batches,
+``predict_matrix_reference`` keeps asking river.
 
 >>> import numpy as np
 >>> from arf_ids.core.schema import FlowSchema
@@ -34,7 +37,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import river
@@ -49,12 +52,19 @@ from arf_ids.core.errors import (
 )
 from arf_ids.core.schema import Flow, FlowSchema
 
+if TYPE_CHECKING:
+    from arf_ids.core.compiled import CompiledModel
+
 #: Version of the byte layout written by ``ModelBundle.to_bytes``; bump it when the
 #: layout changes so that old artifacts fail with ``ModelIntegrityError``.
 FORMAT_VERSION = 1
 _FORMAT_NAME = "arf_ids.ModelBundle"
 #: Standard deviations at or below this are treated as zero (constant feature -> std 1).
 _ZERO_STD = 1e-12
+#: ``predict_matrix`` compiles the forest from this many rows on (fewer: river flow by flow).
+#: Measured on 2 cores: compiling a 10-member forest after 20k flows (488 leaves) takes
+#: 7-30 ms, as long as asking river about 35-90 flows.
+COMPILE_MIN_ROWS = 64
 
 
 class ArfConfig(BaseModel):
@@ -426,6 +436,8 @@ class ModelBundle:
 
         The label is the most probable class (ties go to the earlier class in
         ``classes``); with no tree able to predict, it is ``classes[0]`` at confidence 0.
+        It asks river directly (no compile), so it is always current on a bundle that
+        learns between predictions; for many flows use ``predict_matrix`` or ``compile()``.
         """
         probabilities, trees_used = self._vote(self.river_row(self.scaler.transform(self.schema.vector(flow))))
         best = int(np.argmax(probabilities))
@@ -436,8 +448,30 @@ class ModelBundle:
             probabilities=dict(zip(self.classes, probabilities.tolist(), strict=True)),
         )
 
+    def compile(self) -> CompiledModel:
+        """An immutable compiled snapshot that predicts as this bundle does now, far faster.
+
+        See ``arf_ids.core.compiled``; later learning does not reach the snapshot.
+        """
+        from arf_ids.core.compiled import CompiledModel  # numba loads on first use only
+
+        return CompiledModel.from_bundle(self)
+
     def predict_matrix(self, X: np.ndarray) -> PredictionBatch:
-        """Confident vote on each row of a raw ``(n, n_features)`` matrix in schema order."""
+        """Confident vote on each row of a raw ``(n, n_features)`` matrix in schema order.
+
+        From ``COMPILE_MIN_ROWS`` rows on it compiles the forest afresh and predicts with
+        the compiled form; fewer rows ask river flow by flow (``predict_matrix_reference``),
+        which is cheaper than a compile. Both give the same labels and trees used, and
+        probabilities within ``arf_ids.core.compiled.AGREEMENT`` (1e-9).
+        """
+        matrix = validated_matrix(X, self.schema)
+        if matrix.shape[0] >= COMPILE_MIN_ROWS:
+            return self.compile().predict_matrix(matrix)
+        return self.predict_matrix_reference(matrix)
+
+    def predict_matrix_reference(self, X: np.ndarray) -> PredictionBatch:
+        """``predict_matrix`` by asking river's members flow by flow: the reference the compiled form matches."""
         votes = [self._vote(x) for x in self.river_rows(X)]
         probabilities = np.array([p for p, _ in votes]).reshape(len(votes), len(self.classes))
         best = probabilities.argmax(axis=1) if votes else np.empty(0, dtype=np.int64)
@@ -544,6 +578,7 @@ class ModelBundle:
 
 
 __all__ = [
+    "COMPILE_MIN_ROWS",
     "FORMAT_VERSION",
     "ArfConfig",
     "FeatureScaler",

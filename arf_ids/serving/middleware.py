@@ -5,6 +5,9 @@ stay open). Refusals use the service's error body (:mod:`arf_ids.serving.api`)::
 
     app = RequestMetrics(ApiKeyGuard(BodyLimit(app, limit=1 << 20), api_key="s3cret", protect=is_admin_path),
                          endpoints={"/predict"}, metrics=service_metrics)
+
+:class:`DirectRoutes` sits in front of BentoML's whole app and hands the hot routes
+straight to the service's own app (``DirectRoutes(bentoml_app, direct=web, paths={"/predict"})``).
 """
 
 from __future__ import annotations
@@ -38,6 +41,35 @@ async def send_error(send: Send, error: ServiceError, headers: Mapping[str, str]
     raw_headers += [(name.encode(), value.encode()) for name, value in (headers or {}).items()]
     await send({"type": "http.response.start", "status": error.status, "headers": raw_headers})
     await send({"type": "http.response.body", "body": body})
+
+
+class DirectRoutes:
+    """HTTP requests for ``paths`` go straight to ``direct``; all else (lifespan, WebSocket, other paths) to ``app``.
+
+    In front of BentoML's app it skips BentoML's per-request layers (request metrics,
+    OpenTelemetry, timeout, request context and its router) on the routes that carry the
+    traffic; they keep ``direct``'s own middleware (body limit, API key, request metrics).
+
+    >>> import asyncio
+    >>> async def bentoml_app(scope, receive, send): print("bentoml", scope["path"])
+    >>> async def web(scope, receive, send): print("direct", scope["path"])
+    >>> app = DirectRoutes(bentoml_app, direct=web, paths={"/predict"})
+    >>> for path in ("/predict", "/metrics"):
+    ...     asyncio.run(app({"type": "http", "path": path}, None, None))
+    direct /predict
+    bentoml /metrics
+    """
+
+    def __init__(self, app: ASGIApp, *, direct: ASGIApp, paths: Collection[str]) -> None:
+        self.app = app
+        self.direct = direct
+        self.paths = frozenset(paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in self.paths:
+            await self.direct(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 class BodyLimit:

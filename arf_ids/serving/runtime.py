@@ -24,6 +24,7 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.telemetry import TelemetryConfig
 
 from arf_ids.core.logstore import LabelRecord, LogStore, PredictionRecord
 from arf_ids.core.registry import ModelRegistry
@@ -42,6 +43,9 @@ logger = logging.getLogger(__name__)
 
 #: Routes counted by ``prediction_requests_total`` and timed by ``prediction_latency_ms``.
 PREDICTION_ROUTES = ("/predict", "/predict/batch")
+#: FastAPI's native OpenTelemetry stays off: BentoML's tracing configuration is the service's one
+#: (checking for global providers on every request cost about a tenth of a no-op request).
+WEB_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
 #: Routes that take the larger batch body limit.
 BATCH_ROUTES = ("/predict/batch", "/label/batch")
 
@@ -67,7 +71,8 @@ def protected_path(settings: Settings) -> Callable[[str], bool]:
 
 def build_web_app(settings: Settings) -> FastAPI:
     """The FastAPI app for the service's routes: error handlers and middleware installed."""
-    app = FastAPI(title="arf_ids", version=package_version(), docs_url="/docs", redoc_url=None)
+    app = FastAPI(title="arf_ids", version=package_version(), docs_url="/docs", redoc_url=None,
+                  telemetry=WEB_TELEMETRY)
 
     @app.exception_handler(ServiceError)
     async def _service_error(_: Request, error: ServiceError) -> JSONResponse:
@@ -119,7 +124,8 @@ class ServiceRuntime:
             on_refusal=lambda _version, _reason: self.metrics.model_refusals.inc(),
         )
         self.scorer = FlowScorer(
-            self.holder, self.prediction_log, self.label_log, self.feed, self.metrics, max_batch=service.max_batch
+            self.holder, self.prediction_log, self.label_log, self.feed, self.metrics,
+            max_batch=service.max_batch, batch_workers=service.batch_workers,
         )
         self._poll_task: asyncio.Task[None] | None = None
         self.metrics.model_version.set(0)

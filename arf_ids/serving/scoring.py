@@ -2,10 +2,11 @@
 
 :class:`FlowScorer` reads the served model once per request, validates every flow
 against that model's schema before scoring anything (a bad request logs nothing), scores
-with the confident-tree vote, hands the records to the batched log writers and the
-messages to the live feed. Batches are scored by :meth:`FlowScorer.score_batch`, which
-blocks and belongs in a worker thread; :meth:`FlowScorer.publish` then runs on the event
-loop. The feed messages are::
+with the confident-tree vote of the model's compiled form (built when it was loaded),
+hands the records to the batched log writers and the messages to the live feed. Batches
+are scored by :meth:`FlowScorer.score_batch`, which blocks and belongs in a worker
+thread (a large batch may fan out to ``batch_workers`` threads, same answers);
+:meth:`FlowScorer.publish` then runs on the event loop. The feed messages are::
 
     {"type": "prediction", "flow_id": "f1", "prediction": "DoS", "confidence": 0.98, "model_version": 3}
     {"type": "model_updated", "version": 4, "reload_count": 1}
@@ -65,6 +66,7 @@ class FlowScorer:
         metrics: ServiceMetrics,
         *,
         max_batch: int,
+        batch_workers: int = 1,
     ) -> None:
         self.holder = holder
         self.prediction_log = prediction_log
@@ -72,6 +74,7 @@ class FlowScorer:
         self.feed = feed
         self.metrics = metrics
         self.max_batch = max_batch
+        self.batch_workers = batch_workers
 
     def served(self) -> ServedModel:
         """The model for this request; 503 until one is loaded."""
@@ -88,7 +91,7 @@ class FlowScorer:
             vector = model.bundle.schema.vector(flow.features)
         except InvalidFlowError as error:
             raise invalid_flow(error) from None
-        verdict = model.bundle.predict_one(vector)
+        verdict = model.compiled.predict_one(vector)
         latency_ms = (time.perf_counter() - started) * 1000.0
         messages = self._record(model, [flow.flow_id], vector[np.newaxis, :], [verdict.label],
                                 [verdict.confidence], [verdict.trees_used])
@@ -116,7 +119,7 @@ class FlowScorer:
             except InvalidFlowError as error:
                 raise invalid_flow(error, ["flows", index]) from None
         matrix = np.vstack(rows)
-        batch = model.bundle.predict_matrix(matrix)
+        batch = model.compiled.predict_matrix(matrix, workers=self.batch_workers)
         labels = [str(label) for label in batch.labels]
         confidences = batch.confidences.tolist()
         trees_used = batch.trees_used.tolist()

@@ -1,0 +1,157 @@
+"""The HTTP load client: closed-loop aiohttp clients, bounded by a request count and a time limit.
+
+Each run is a fresh ``python -m arf_ids.bench.loadgen`` process (:func:`run_in_subprocess`),
+so the server under test never shares an interpreter (or a GIL) with the client, and the
+client's heap holds nothing but the flows. Each flow's features are JSON encoded once;
+a request only splices a fresh ``flow_id`` in front of them, so the client spends its
+time on the network, not on ``json.dumps``::
+
+    run = run_in_subprocess(LoadSpec(url="http://127.0.0.1:3001", path="/predict", clients=16,
+                                     max_requests=20_000, max_seconds=20), features_json)
+    run.requests_per_second, run.p50_ms, run.p99_ms
+
+``features_json`` is a list of encoded feature maps (``json.dumps(features).encode()``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import aiohttp
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class LoadSpec:
+    """One load run: where, how many clients, and when to stop (whichever bound comes first)."""
+
+    url: str
+    path: str
+    clients: int
+    max_requests: int
+    max_seconds: float
+    flows_per_request: int = 1
+    flow_id_prefix: str = "bench"
+
+
+@dataclass(frozen=True, slots=True)
+class LoadRun:
+    """What the client saw of one run; latencies are per request, rates over the run's wall time."""
+
+    path: str
+    clients: int
+    flows_per_request: int
+    requests: int
+    errors: int
+    seconds: float
+    requests_per_second: float
+    flows_per_second: float
+    p50_ms: float
+    p99_ms: float
+    first_error: str | None
+
+
+def request_body(features_json: Sequence[bytes], number: int, *, flows_per_request: int, prefix: bytes) -> bytes:
+    """Request ``number``'s body: one flow (``/predict``) or ``flows_per_request`` flows (``/predict/batch``).
+
+    Every flow of every request gets a distinct ``flow_id`` (the service's log keys on it).
+
+    >>> request_body([b'[1.0]', b'[2.0]'], 1, flows_per_request=1, prefix=b"p")
+    b'{"flow_id":"p-1","features":[2.0]}'
+    >>> request_body([b'[1.0]'], 0, flows_per_request=2, prefix=b"b")
+    b'{"flows":[{"flow_id":"b-0","features":[1.0]},{"flow_id":"b-1","features":[1.0]}]}'
+    """
+
+    def flow(index: int) -> bytes:
+        return b'{"flow_id":"%s-%d","features":%s}' % (prefix, index, features_json[index % len(features_json)])
+
+    if flows_per_request == 1:
+        return flow(number)
+    first = number * flows_per_request
+    return b'{"flows":[' + b",".join(flow(first + i) for i in range(flows_per_request)) + b"]}"
+
+
+async def closed_loop(spec: LoadSpec, features_json: Sequence[bytes]) -> LoadRun:
+    """``spec.clients`` clients, each sending its next request as soon as the last one is answered."""
+    numbers = itertools.count()
+    latencies: list[float] = []
+    errors = 0
+    first_error: str | None = None
+    prefix = f"{spec.flow_id_prefix}-{time.time_ns()}".encode()
+    headers = {"Content-Type": "application/json"}
+    target = spec.url.rstrip("/") + spec.path
+    connector = aiohttp.TCPConnector(limit=spec.clients)
+    timeout = aiohttp.ClientTimeout(total=600)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        began = time.perf_counter()
+        deadline = began + spec.max_seconds
+
+        async def client() -> None:
+            nonlocal errors, first_error
+            while (number := next(numbers)) < spec.max_requests and time.perf_counter() < deadline:
+                body = request_body(features_json, number, flows_per_request=spec.flows_per_request, prefix=prefix)
+                started = time.perf_counter()
+                try:
+                    async with session.post(target, data=body, headers=headers) as response:
+                        payload = await response.read()
+                        ok = response.status == 200
+                except (aiohttp.ClientError, TimeoutError) as error:
+                    ok, payload = False, repr(error).encode()
+                latencies.append(time.perf_counter() - started)
+                if not ok:
+                    errors += 1
+                    first_error = first_error or payload[:300].decode(errors="replace")
+
+        await asyncio.gather(*(client() for _ in range(spec.clients)))
+        seconds = time.perf_counter() - began
+    done = len(latencies)
+    values = np.asarray(latencies) * 1000.0 if done else np.zeros(1)
+    return LoadRun(
+        path=spec.path,
+        clients=spec.clients,
+        flows_per_request=spec.flows_per_request,
+        requests=done,
+        errors=errors,
+        seconds=seconds,
+        requests_per_second=done / seconds,
+        flows_per_second=done * spec.flows_per_request / seconds,
+        p50_ms=float(np.percentile(values, 50)),
+        p99_ms=float(np.percentile(values, 99)),
+        first_error=first_error,
+    )
+
+
+def run_closed_loop(spec: LoadSpec, features_json: Sequence[bytes]) -> LoadRun:
+    """One load run in this process (what the ``python -m arf_ids.bench.loadgen`` process runs)."""
+    return asyncio.run(closed_loop(spec, features_json))
+
+
+def run_in_subprocess(spec: LoadSpec, features_json: Sequence[bytes], *, timeout: float | None = None) -> LoadRun:
+    """Run ``spec`` in a fresh ``python -m arf_ids.bench.loadgen`` process and return what it measured."""
+    request = {"spec": asdict(spec), "features": [body.decode() for body in features_json]}
+    budget = timeout if timeout is not None else spec.max_seconds + 120.0
+    completed = subprocess.run(
+        [sys.executable, "-m", "arf_ids.bench.loadgen"], input=json.dumps(request).encode(),
+        capture_output=True, timeout=budget, check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"the load client failed ({completed.returncode}): {completed.stderr.decode()[-2000:]}")
+    return LoadRun(**json.loads(completed.stdout))
+
+
+def main() -> None:
+    """Read ``{"spec", "features"}`` as JSON on stdin, run it, write the :class:`LoadRun` as JSON on stdout."""
+    request = json.load(sys.stdin)
+    run = run_closed_loop(LoadSpec(**request["spec"]), [text.encode() for text in request["features"]])
+    json.dump(asdict(run), sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
