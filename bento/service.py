@@ -24,10 +24,22 @@ from typing import Any
 
 import bentoml
 from bentoml import get_current_service  # bound once: ``bentoml.<name>`` re-imports on every access
-from fastapi import WebSocket
-from fastapi.responses import HTMLResponse
+from fastapi import Request, WebSocket
+from fastapi.responses import HTMLResponse, Response
 
-from arf_ids.serving.api import BatchIn, BatchOut, FlowIn, LabelBatchIn, LabelIn, LabelOut, PredictionOut, StatusOut
+from arf_ids.serving.api import (
+    BatchIn,
+    BatchOut,
+    ColumnBatchOut,
+    FlowIn,
+    LabelBatchIn,
+    LabelIn,
+    LabelOut,
+    PredictionOut,
+    StatusOut,
+    openapi_body,
+    parse_body,
+)
 from arf_ids.serving.broadcast import until_disconnected
 from arf_ids.serving.middleware import DirectRoutes
 from arf_ids.serving.runtime import PREDICTION_ROUTES, ServiceRuntime, build_web_app
@@ -40,7 +52,8 @@ TRACING_EXCLUDED = ("/predict", "/label", "/admin", "/ws", "/dashboard", "/$")
 DIRECT_ROUTES = (*PREDICTION_ROUTES, "/noop")
 web = build_web_app(SETTINGS)
 #: What ``POST /noop`` answers.
-NOOP_ANSWER = {"status": "ok"}
+NOOP_ANSWER = b'{"status":"ok"}'
+JSON = "application/json"
 
 
 class DirectRoutesService(bentoml.Service):
@@ -88,23 +101,28 @@ def runtime() -> ServiceRuntime:
     return get_current_service().runtime
 
 
-@web.post("/predict")
-async def predict(flow: FlowIn) -> PredictionOut:
-    return runtime().scorer.predict(flow)
+@web.post("/predict", response_model=PredictionOut, openapi_extra=openapi_body(FlowIn))
+async def predict(request: Request) -> Response:
+    """Classify one flow."""
+    flow = parse_body(FlowIn, await request.body())
+    return Response(runtime().scorer.predict(flow).model_dump_json(), media_type=JSON)
 
 
-@web.post("/noop")
-async def noop(flow: FlowIn) -> dict[str, str]:
+@web.post("/noop", openapi_extra=openapi_body(FlowIn))
+async def noop(request: Request) -> Response:
     """The benchmark's floor: the same body, parsing and middleware as ``/predict``, no model, no log."""
-    return NOOP_ANSWER
+    parse_body(FlowIn, await request.body())
+    return Response(NOOP_ANSWER, media_type=JSON)
 
 
-@web.post("/predict/batch")
-async def predict_batch(batch: BatchIn) -> BatchOut:
+@web.post("/predict/batch", response_model=BatchOut | ColumnBatchOut, openapi_extra=openapi_body(BatchIn))
+async def predict_batch(request: Request) -> Response:
+    """Classify many flows with one model: ``flows`` are answered by ``BatchOut``, ``columns`` by ``ColumnBatchOut``."""
+    batch = parse_body(BatchIn, await request.body())
     scorer = runtime().scorer
-    scored = await asyncio.to_thread(scorer.score_batch, batch.flows)
+    scored = await asyncio.to_thread(scorer.score_batch, batch)
     scorer.publish(scored.messages)
-    return scored.response
+    return Response(scored.rows_json() if batch.flows is not None else scored.columns_json(), media_type=JSON)
 
 
 @web.post("/label")

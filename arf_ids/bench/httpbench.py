@@ -10,7 +10,8 @@ Order of a run (both servers up, the load client a process of its own each run):
 4. ``/noop`` and ``/predict`` of the service and ``/predict`` and ``/noop`` of the seed-style
    app, with 16 clients and then 1, in ``http_rounds`` alternating rounds (each figure is
    its best round: on a shared machine a neighbour's burst only ever slows a run down);
-   ``/predict/batch`` of the service.
+   ``/predict/batch`` of the service, with the flows as columns (``batch``) and as one
+   object each (``batch_flows``).
 
 The seed-style app has no batch route (neither had the seeds): its flows per second are
 its ``/predict`` requests per second with 16 clients.
@@ -25,19 +26,21 @@ from typing import Any
 
 from arf_ids.bench.config import BenchSizes
 from arf_ids.bench.fixtures import BenchModel
-from arf_ids.bench.loadgen import LoadRun, LoadSpec, run_in_subprocess
+from arf_ids.bench.loadgen import BatchShape, LoadRun, LoadSpec, run_in_subprocess
 from arf_ids.bench.services import register_production, running_seed_app, running_service, total_rss, worker_rss
 
 #: Distinct flows the clients cycle through.
 CLIENT_FLOWS = 2_000
 WARM_UP_REQUESTS = 3_000
 CONCURRENCIES = (16, 1)
+#: ``/predict/batch`` in both body shapes; ``columns`` (the compact one) is the batch figure.
+BATCH_SHAPES: tuple[BatchShape, ...] = ("columns", "flows")
 
 
 def _run(url: str, path: str, features: list[bytes], *, clients: int, requests: int, seconds: float,
-         flows_per_request: int = 1) -> dict[str, Any]:
+         flows_per_request: int = 1, batch_shape: BatchShape = "flows") -> dict[str, Any]:
     spec = LoadSpec(url=url, path=path, clients=clients, max_requests=requests, max_seconds=seconds,
-                    flows_per_request=flows_per_request)
+                    flows_per_request=flows_per_request, batch_shape=batch_shape)
     run: LoadRun = run_in_subprocess(spec, features)
     return asdict(run)
 
@@ -78,12 +81,16 @@ def http_bench(model: BenchModel, sizes: BenchSizes, *, work_dir: Path) -> dict[
                 for route in ("predict", "noop"):
                     _keep_best(seed_runs[route], str(clients),
                                _run(seed_url, f"/{route}", features, clients=clients, **budget))
-        batch = _run(service.url, "/predict/batch", features, clients=1, requests=sizes.http_batch_requests,
-                     seconds=max(120.0, sizes.http_seconds), flows_per_request=sizes.http_batch_flows)
+        batches = {
+            shape: _run(service.url, "/predict/batch", features, clients=1, requests=sizes.http_batch_requests,
+                        seconds=max(120.0, sizes.http_seconds), flows_per_request=sizes.http_batch_flows,
+                        batch_shape=shape)
+            for shape in BATCH_SHAPES
+        }
     return {
         "model_version": version,
         "rounds": sizes.http_rounds,
-        "service": {**service_runs, "batch": batch},
+        "service": {**service_runs, "batch": batches["columns"], "batch_flows": batches["flows"]},
         "seed_app": {**seed_runs, "flows_per_second": seed_runs["predict"]["16"]["flows_per_second"]},
         "memory": {
             "artifact_bytes": model_path.stat().st_size,

@@ -23,9 +23,14 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Literal
 
 import aiohttp
 import numpy as np
+
+
+#: How a ``/predict/batch`` body holds its flows: one object per flow, or one list per feature.
+BatchShape = Literal["flows", "columns"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +44,8 @@ class LoadSpec:
     max_seconds: float
     flows_per_request: int = 1
     flow_id_prefix: str = "bench"
+    #: Shape of a batch body: one object per flow (``flows``) or one list per feature (``columns``).
+    batch_shape: BatchShape = "flows"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,24 +65,50 @@ class LoadRun:
     first_error: str | None
 
 
-def request_body(features_json: Sequence[bytes], number: int, *, flows_per_request: int, prefix: bytes) -> bytes:
-    """Request ``number``'s body: one flow (``/predict``) or ``flows_per_request`` flows (``/predict/batch``).
+class RequestBodies:
+    """The bodies of one run's requests: one flow (``/predict``) or ``flows_per_request`` flows (``/predict/batch``).
 
-    Every flow of every request gets a distinct ``flow_id`` (the service's log keys on it).
+    Every flow of every request gets a distinct ``flow_id`` (the service's log keys on it);
+    the flows cycle through ``features_json``. A batch comes in either of the service's shapes.
 
-    >>> request_body([b'[1.0]', b'[2.0]'], 1, flows_per_request=1, prefix=b"p")
+    >>> RequestBodies([b'[1.0]', b'[2.0]'], prefix=b"p")(1)
     b'{"flow_id":"p-1","features":[2.0]}'
-    >>> request_body([b'[1.0]'], 0, flows_per_request=2, prefix=b"b")
+    >>> RequestBodies([b'[1.0]'], flows_per_request=2, prefix=b"b")(0)
     b'{"flows":[{"flow_id":"b-0","features":[1.0]},{"flow_id":"b-1","features":[1.0]}]}'
+    >>> RequestBodies([b'{"a":1.0}', b'{"a":2.0}'], flows_per_request=2, shape="columns", prefix=b"c")(1)
+    b'{"flow_ids":["c-2","c-3"],"columns":{"a":[1.0,2.0]}}'
     """
 
-    def flow(index: int) -> bytes:
-        return b'{"flow_id":"%s-%d","features":%s}' % (prefix, index, features_json[index % len(features_json)])
+    def __init__(self, features_json: Sequence[bytes], *, flows_per_request: int = 1,
+                 shape: BatchShape = "flows", prefix: bytes) -> None:
+        self.features_json = features_json
+        self.flows_per_request = flows_per_request
+        self.shape = shape
+        self.prefix = prefix
+        self._columns: dict[int, bytes] = {}  # the columns of a batch, by its first flow's position
 
-    if flows_per_request == 1:
-        return flow(number)
-    first = number * flows_per_request
-    return b'{"flows":[' + b",".join(flow(first + i) for i in range(flows_per_request)) + b"]}"
+    def __call__(self, number: int) -> bytes:
+        if self.flows_per_request == 1:
+            return self._flow(number)
+        first = number * self.flows_per_request
+        numbers = range(first, first + self.flows_per_request)
+        if self.shape == "flows":
+            return b'{"flows":[' + b",".join(self._flow(index) for index in numbers) + b"]}"
+        flow_ids = b",".join(b'"%s-%d"' % (self.prefix, index) for index in numbers)
+        return b'{"flow_ids":[' + flow_ids + b'],"columns":' + self._columns_from(first) + b"}"
+
+    def _flow(self, index: int) -> bytes:
+        features = self.features_json[index % len(self.features_json)]
+        return b'{"flow_id":"%s-%d","features":%s}' % (self.prefix, index, features)
+
+    def _columns_from(self, first: int) -> bytes:
+        start = first % len(self.features_json)
+        if start not in self._columns:
+            flows = [json.loads(self.features_json[(start + offset) % len(self.features_json)])
+                     for offset in range(self.flows_per_request)]
+            columns = {name: [flow[name] for flow in flows] for name in flows[0]}
+            self._columns[start] = json.dumps(columns, separators=(",", ":")).encode()
+        return self._columns[start]
 
 
 async def closed_loop(spec: LoadSpec, features_json: Sequence[bytes]) -> LoadRun:
@@ -84,7 +117,8 @@ async def closed_loop(spec: LoadSpec, features_json: Sequence[bytes]) -> LoadRun
     latencies: list[float] = []
     errors = 0
     first_error: str | None = None
-    prefix = f"{spec.flow_id_prefix}-{time.time_ns()}".encode()
+    bodies = RequestBodies(features_json, flows_per_request=spec.flows_per_request, shape=spec.batch_shape,
+                           prefix=f"{spec.flow_id_prefix}-{time.time_ns()}".encode())
     headers = {"Content-Type": "application/json"}
     target = spec.url.rstrip("/") + spec.path
     connector = aiohttp.TCPConnector(limit=spec.clients)
@@ -96,7 +130,7 @@ async def closed_loop(spec: LoadSpec, features_json: Sequence[bytes]) -> LoadRun
         async def client() -> None:
             nonlocal errors, first_error
             while (number := next(numbers)) < spec.max_requests and time.perf_counter() < deadline:
-                body = request_body(features_json, number, flows_per_request=spec.flows_per_request, prefix=prefix)
+                body = bodies(number)
                 started = time.perf_counter()
                 try:
                     async with session.post(target, data=body, headers=headers) as response:

@@ -84,7 +84,7 @@ from river.tree.nodes.htc_nodes import LeafMajorityClass, LeafNaiveBayes, LeafNa
 from river.tree.nodes.leaf import HTLeaf
 from river.tree.splitter.gaussian_splitter import GaussianSplitter
 
-from arf_ids.core.errors import ArfIdsError
+from arf_ids.core.errors import ArfIdsError, InvalidFlowError
 from arf_ids.core.model import FeatureScaler, LabelEncoder, Prediction, PredictionBatch, validated_matrix
 from arf_ids.core.schema import Flow, FlowSchema
 
@@ -1125,16 +1125,27 @@ class CompiledModel:
 
     def predict_one(self, flow: Flow) -> Prediction:
         """Confident vote on one flow (feature mapping or values in schema order)."""
-        matrix = self.schema.vector(flow)[np.newaxis]
-        out = _outputs(1, len(self.classes))
-        self._score(matrix, out)  # schema.vector has checked the values
+        return self.predict_vector(self.schema.vector(flow))
+
+    def predict_vector(self, vector: FloatArray) -> Prediction:
+        """Confident vote on one flow already in the schema's order, as ``FlowSchema.vector`` gives it.
+
+        Only the shape and type are checked here; a value that is not finite is found by the
+        kernel and raises :class:`~arf_ids.core.errors.InvalidFlowError` naming its feature.
+        """
+        if vector.shape != (len(self.schema),) or vector.dtype != np.float64:
+            raise InvalidFlowError(None, f"expected a float64 vector of {len(self.schema)} values, not {vector.shape}")
+        matrix = np.ascontiguousarray(vector).reshape(1, -1)
+        out = _outputs(1, len(self._names))
+        if self._score(matrix, out) >= 0:
+            validated_matrix(matrix, self.schema)  # raises, naming the value that is not finite
         probabilities, confidences, trees_used, best = out
-        top = int(best[0])
+        classes = self.classes
         return Prediction(
-            label=self.classes[top],
+            label=classes[int(best[0])],
             confidence=float(confidences[0]),
             trees_used=int(trees_used[0]),
-            probabilities=dict(zip(self.classes, probabilities[0].tolist(), strict=True)),
+            probabilities=dict(zip(classes, probabilities[0].tolist(), strict=True)),
         )
 
     def predict_matrix(self, X: np.ndarray, *, workers: int = 1) -> PredictionBatch:

@@ -90,6 +90,9 @@ class FlowSchema(BaseModel):
 
     def vector(self, flow: Flow, *, index: int | None = None) -> np.ndarray:
         """One flow (name-to-value mapping, or a list in feature order) as a float vector."""
+        clean = self._clean_vector(flow)
+        if clean is not None:
+            return clean
         if isinstance(flow, Mapping):
             known = set(self.features)
             unknown = [name for name in flow if name not in known]
@@ -112,11 +115,77 @@ class FlowSchema(BaseModel):
             dtype=np.float64,
         )
 
+    def _clean_vector(self, flow: Flow) -> np.ndarray | None:
+        """The vector of a flow that is clean (exactly the schema's names or length, finite Python floats), else None.
+
+        The fast path of :meth:`vector`: a flow it declines takes the checks that name the problem.
+        """
+        if isinstance(flow, dict):
+            if len(flow) != len(self.features):
+                return None
+            try:
+                values = [flow[name] for name in self.features]
+            except KeyError:
+                return None
+        elif isinstance(flow, list) and len(flow) == len(self.features):
+            values = flow
+        elif isinstance(flow, np.ndarray) and flow.shape == (len(self.features),) and flow.dtype == np.float64:
+            return flow if np.isfinite(flow).all() else None
+        else:
+            return None
+        if set(map(type, values)) != {float}:  # exact type: no bool, no str, no None
+            return None
+        # A NaN or an infinity makes the sum so (as may an overflow of finite values: those take the slow path).
+        return np.array(values, dtype=np.float64) if math.isfinite(sum(values)) else None
+
     def matrix(self, flows: Sequence[Flow]) -> np.ndarray:
         """Many flows as an ``(n, n_features)`` matrix; the first bad flow raises."""
         if len(flows) == 0:
             return np.empty((0, len(self.features)), dtype=np.float64)
         return np.vstack([self.vector(flow, index=i) for i, flow in enumerate(flows)])
+
+    def column_matrix(self, columns: Mapping[str, Sequence[Any]], rows: int) -> np.ndarray:
+        """Flows given as one list of values per feature (any order of features) as an ``(rows, n_features)`` matrix.
+
+        Every feature of the schema must be there and no other, each with ``rows`` finite
+        numbers; the first problem raises :class:`InvalidFlowError` naming the feature (and
+        the flow, by position).
+
+        >>> FlowSchema(features=("a", "b")).column_matrix({"b": [2.0, 4.0], "a": [1, 3]}, 2).tolist()
+        [[1.0, 2.0], [3.0, 4.0]]
+        >>> FlowSchema(features=("a",)).column_matrix({"a": [1.0, float("nan")]}, 2)
+        Traceback (most recent call last):
+        ...
+        arf_ids.core.errors.InvalidFlowError: flow 1: feature 'a' is not finite (nan)
+        """
+        known = set(self.features)
+        unknown = [name for name in columns if name not in known]
+        if unknown:
+            raise InvalidFlowError(unknown[0], "is not a feature of this model")
+        matrix = np.empty((rows, len(self.features)), dtype=np.float64)
+        for position, name in enumerate(self.features):
+            if name not in columns:
+                raise InvalidFlowError(name, "is missing")
+            values = columns[name]
+            if len(values) != rows:
+                raise InvalidFlowError(name, f"has {len(values)} values for {rows} flows")
+            if isinstance(values, np.ndarray):
+                numeric = values.dtype.kind in "fiu"
+            else:
+                numeric = set(map(type, values)) <= {float, int}
+            if not numeric:  # bool, str, None...: find and name the first
+                for index, value in enumerate(values):
+                    _as_finite_float(name, value, index)
+            column = matrix[:, position]
+            try:
+                column[:] = values
+            except OverflowError:
+                raise InvalidFlowError(name, "holds an integer too large for a float") from None
+            finite = np.isfinite(column)
+            if not finite.all():
+                index = int(np.argmin(finite))
+                raise InvalidFlowError(name, f"is not finite ({column[index]})", index=index)
+        return matrix
 
     def frame_matrix(self, frame: pd.DataFrame) -> np.ndarray:
         """The schema's columns of a data frame, validated, as a float matrix."""

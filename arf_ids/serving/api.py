@@ -22,9 +22,20 @@ Every refusal has the same body, naming the field (``loc``) and the problem (``m
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from pydantic import AllowInfNan, BaseModel, ConfigDict, Discriminator, Field, Strict, StringConstraints, Tag
+from pydantic import (
+    AllowInfNan,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Strict,
+    StringConstraints,
+    Tag,
+    ValidationError,
+    model_validator,
+)
 
 from arf_ids.core.errors import InvalidFlowError
 
@@ -33,6 +44,7 @@ FlowId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 
 
 _FEATURE_TAGS = ("mapping", "list")
+Body = TypeVar("Body", bound=BaseModel)
 
 
 def _features_kind(value: Any) -> str | None:
@@ -73,9 +85,29 @@ class PredictionOut(_Strict):
 
 
 class BatchIn(_Strict):
-    """Many flows, scored as one batch by one model."""
+    """Many flows, scored as one batch by one model, in one of two shapes.
 
-    flows: list[FlowIn] = Field(min_length=1)
+    * ``flows``: one object per flow, each like ``POST /predict``'s body; answered by :class:`BatchOut`.
+    * ``flow_ids`` and ``columns`` (one list per feature, as ``DataFrame.to_dict("list")`` gives
+      them): the compact shape, which names each feature once and parses several times faster;
+      answered by :class:`ColumnBatchOut`, in the same order.
+
+    >>> BatchIn.model_validate({"flow_ids": ["a", "b"], "columns": {"x": [1.0, 2.0]}}).columns
+    {'x': [1.0, 2.0]}
+    """
+
+    flows: list[FlowIn] | None = Field(default=None, min_length=1)
+    flow_ids: list[FlowId] | None = Field(default=None, min_length=1)
+    columns: dict[str, list[FeatureValue]] | None = None
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> BatchIn:
+        if self.flows is not None:
+            if self.flow_ids is not None or self.columns is not None:
+                raise ValueError("send either flows, or flow_ids with columns, not both")
+        elif self.flow_ids is None or self.columns is None:
+            raise ValueError("send flows, or flow_ids with columns")
+        return self
 
 
 class BatchItemOut(_Strict):
@@ -87,6 +119,17 @@ class BatchItemOut(_Strict):
 
 class BatchOut(_Strict):
     predictions: list[BatchItemOut]
+    model_version: int
+    latency_ms: float
+
+
+class ColumnBatchOut(_Strict):
+    """Verdicts on a :class:`ColumnBatchIn`, one list per field, row ``i`` for ``flow_ids[i]``."""
+
+    flow_ids: list[str]
+    predictions: list[str]
+    confidences: list[float]
+    trees_used: list[int]
     model_version: int
     latency_ms: float
 
@@ -149,6 +192,39 @@ def invalid_flow(error: InvalidFlowError, prefix: Sequence[str | int] = ()) -> S
     return invalid_input(loc, error.problem if error.feature is not None else str(error).split(": ", 1)[-1])
 
 
+def parse_body(model: type[Body], body: bytes) -> Body:
+    """The request body validated as ``model`` straight from its JSON bytes; 400 naming every problem.
+
+    >>> parse_body(FlowIn, b'{"flow_id": "f1", "features": [1, 2]}').features
+    [1.0, 2.0]
+    >>> try:
+    ...     parse_body(FlowIn, b'{"flow_id": "f1", "features": {"a": "x"}}')
+    ... except ServiceError as error:
+    ...     error.status, error.detail[0]["loc"]
+    (400, ['features', 'a'])
+    """
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as error:
+        raise ServiceError(400, "invalid input", validation_detail(error.errors())) from None
+
+
+def openapi_body(model: type[BaseModel]) -> dict[str, Any]:
+    """OpenAPI ``requestBody`` of a route that reads its body itself (:func:`parse_body`), nested models inlined."""
+    schema = model.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            reference = node.get("$ref", "")
+            if reference.startswith("#/$defs/"):
+                return inline(definitions[reference.removeprefix("#/$defs/")])
+            return {key: inline(value) for key, value in node.items()}
+        return [inline(item) for item in node] if isinstance(node, list) else node
+
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": inline(schema)}}}}
+
+
 def validation_detail(errors: Sequence[Any]) -> list[dict[str, Any]]:
     """pydantic/FastAPI validation errors as ``detail`` entries.
 
@@ -158,7 +234,7 @@ def validation_detail(errors: Sequence[Any]) -> list[dict[str, Any]]:
     detail = []
     for error in errors:
         loc = list(error.get("loc", ()))
-        if error.get("type") == "json_invalid":
+        if error.get("type") == "json_invalid" or not loc:  # not JSON, or a rule about the body as a whole
             loc = ["body"]
         elif loc and loc[0] == "body":
             loc = loc[1:]

@@ -1,24 +1,26 @@
 """Batched, durable log writes off the request path, with a bounded delay.
 
-A request hands its records to :meth:`BatchedWriter.submit`, which only appends them to
-an in-memory queue. One background thread commits them in batches: as soon as
-``batch_size`` records wait, or when the oldest waiting record is ``flush_seconds`` old.
-:meth:`BatchedWriter.close` commits everything still queued before it returns.
+A request hands its records to :meth:`BatchedWriter.submit` as one chunk (a sized
+collection: a list of label records, or one request's prediction columns), which only
+appends it to an in-memory queue. One background thread commits the queued chunks
+together: as soon as ``batch_size`` records wait, or when the oldest waiting record is
+``flush_seconds`` old. :meth:`BatchedWriter.close` commits everything still queued before
+it returns.
 
 What a crash loses is therefore exactly what was not committed yet: the records
 submitted in the last ``flush_seconds`` before the crash, plus the batch whose
 transaction was in progress. A failed write (database down) keeps its batch and
 retries every ``retry_seconds``; while it cannot write, at most ``max_pending`` records
-wait and later ones are dropped and counted.
+wait and a later chunk that does not fit is dropped whole and counted.
 
 >>> written = []
->>> writer = BatchedWriter("demo", lambda batch: written.extend(batch) or len(batch), LogWriterConfig())
+>>> writer = BatchedWriter("demo", lambda chunks: written.extend(chunks), LogWriterConfig())
 >>> writer.start()
 >>> writer.submit(["a", "b"])
 2
 >>> writer.close()
 >>> written, writer.stats().committed
-(['a', 'b'], 2)
+([['a', 'b']], 2)
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Sized
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -35,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from arf_ids.core.errors import ArfIdsError
 
-T = TypeVar("T")
+T = TypeVar("T", bound=Sized)
 logger = logging.getLogger(__name__)
 
 
@@ -47,7 +49,9 @@ class LogWriterConfig(BaseModel):
     flush_seconds: float = Field(
         default=0.5, gt=0, le=60, description="longest a record waits before its commit starts"
     )
-    batch_size: int = Field(default=2_000, ge=1, description="most records in one transaction")
+    batch_size: int = Field(
+        default=2_000, ge=1, description="records that start a commit at once (a larger chunk is committed whole)"
+    )
     max_pending: int = Field(default=200_000, ge=1, description="records held while the database is unreachable")
     retry_seconds: float = Field(default=1.0, gt=0, description="pause after a failed write")
     close_timeout_seconds: float = Field(default=30.0, gt=0, description="how long shutdown keeps trying to commit")
@@ -68,9 +72,9 @@ class WriterStats:
 
 
 class BatchedWriter(Generic[T]):
-    """Commits submitted records in batches from one background thread.
+    """Commits submitted chunks of records in batches from one background thread.
 
-    ``write`` stores one batch in one transaction. An :class:`ArfIdsError` from it means
+    ``write`` stores a list of chunks in one transaction. An :class:`ArfIdsError` from it means
     the batch itself is bad (it is rejected, counted, and not retried); any other error
     is taken as the store being unavailable (the batch is kept and retried).
     """
@@ -87,7 +91,8 @@ class BatchedWriter(Generic[T]):
         self.config = config
         self._write = write
         self._on_drop = on_drop
-        self._queue: deque[tuple[float, T]] = deque()
+        self._queue: deque[tuple[float, T]] = deque()  # (submitted at, chunk)
+        self._pending = 0  # records in the queue
         self._condition = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closing = False
@@ -103,28 +108,35 @@ class BatchedWriter(Generic[T]):
                 self._thread = threading.Thread(target=self._run, name=f"log-writer-{self.name}", daemon=True)
                 self._thread.start()
 
-    def submit(self, records: Sequence[T]) -> int:
-        """Queue records for the next commit; returns how many were accepted (never blocks)."""
-        now = time.monotonic()
+    def submit(self, chunk: T) -> int:
+        """Queue one chunk for the next commit; returns how many records were accepted (never blocks).
+
+        A chunk that would take the queue past ``max_pending`` records is dropped whole.
+        """
+        count = len(chunk)
         with self._condition:
             if self._closing:
                 raise ArfIdsError(f"log writer {self.name!r} is closed")
-            waiting = len(self._queue)
-            room = max(0, self.config.max_pending - waiting)
-            accepted = records[:room]
-            self._queue.extend((now, record) for record in accepted)
-            self._submitted += len(accepted)
-            dropped = len(records) - len(accepted)
-            self._dropped += dropped
-            # The thread already waits for the oldest record's due time: wake it only when it
-            # sleeps without one (empty queue) or a full batch is waiting.
-            if accepted and (waiting == 0 or len(self._queue) >= self.config.batch_size):
-                self._condition.notify()
-        if dropped:
-            logger.error("log writer %r is full (%d pending): dropped %d records", self.name, room, dropped)
+            if count == 0:
+                return 0
+            waiting = self._pending
+            if waiting + count > self.config.max_pending:
+                self._dropped += count
+                accepted = 0
+            else:
+                self._queue.append((time.monotonic(), chunk))
+                self._pending += count
+                self._submitted += count
+                accepted = count
+                # The thread already waits for the oldest record's due time: wake it only when it
+                # sleeps without one (empty queue) or a full batch is waiting.
+                if waiting == 0 or self._pending >= self.config.batch_size:
+                    self._condition.notify()
+        if not accepted:
+            logger.error("log writer %r is full (%d pending): dropped %d records", self.name, waiting, count)
             if self._on_drop is not None:
-                self._on_drop(dropped)
-        return len(accepted)
+                self._on_drop(count)
+        return accepted
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every record submitted so far is committed or rejected; False on timeout."""
@@ -157,7 +169,7 @@ class BatchedWriter(Generic[T]):
             return WriterStats(
                 submitted=self._submitted,
                 committed=self._committed,
-                pending=len(self._queue),
+                pending=self._pending,
                 dropped=self._dropped,
                 rejected=self._rejected,
                 failed_writes=self._failed_writes,
@@ -168,15 +180,20 @@ class BatchedWriter(Generic[T]):
     # ------------------------------------------------------------------ thread
 
     def _next_batch(self) -> list[T] | None:
-        """Block until a batch is due; None once closed and empty."""
+        """Block until a batch is due (the oldest chunks, up to ``batch_size`` records); None once closed and empty."""
         with self._condition:
             while True:
                 if self._queue:
                     due = self._queue[0][0] + self.config.flush_seconds
-                    urgent = self._closing or self._flush_requested or len(self._queue) >= self.config.batch_size
+                    urgent = self._closing or self._flush_requested or self._pending >= self.config.batch_size
                     if urgent or time.monotonic() >= due:
-                        count = min(len(self._queue), self.config.batch_size)
-                        return [self._queue[i][1] for i in range(count)]
+                        batch, records = [], 0
+                        for _, chunk in self._queue:
+                            if batch and records + len(chunk) > self.config.batch_size:
+                                break
+                            batch.append(chunk)
+                            records += len(chunk)
+                        return batch
                     self._condition.wait(max(0.0, due - time.monotonic()))
                 elif self._closing:
                     return None
@@ -190,8 +207,8 @@ class BatchedWriter(Generic[T]):
             try:
                 self._write(batch)
             except ArfIdsError as error:
-                self._settle(len(batch), rejected=True, error=error)
-                logger.error("log writer %r rejected a batch of %d records: %s", self.name, len(batch), error)
+                rejected = self._settle(batch, rejected=True, error=error)
+                logger.error("log writer %r rejected a batch of %d records: %s", self.name, rejected, error)
             except Exception as error:  # the store is unavailable: keep the batch and retry
                 with self._condition:
                     self._failed_writes += 1
@@ -204,13 +221,16 @@ class BatchedWriter(Generic[T]):
                         return
                 time.sleep(self.config.retry_seconds)
             else:
-                self._settle(len(batch), rejected=False, error=None, seconds=time.monotonic() - started)
+                self._settle(batch, rejected=False, error=None, seconds=time.monotonic() - started)
 
-    def _settle(self, count: int, *, rejected: bool, error: Exception | None, seconds: float = 0.0) -> None:
+    def _settle(self, batch: list[T], *, rejected: bool, error: Exception | None, seconds: float = 0.0) -> int:
+        """Take ``batch`` (the queue's oldest chunks) off the queue; returns its record count."""
+        count = sum(len(chunk) for chunk in batch)
         with self._condition:
             self._max_commit_seconds = max(self._max_commit_seconds, seconds)
-            for _ in range(count):
+            for _ in batch:
                 self._queue.popleft()
+            self._pending -= count
             if rejected:
                 self._rejected += count
                 self._last_error = f"{type(error).__name__}: {error}"
@@ -218,3 +238,4 @@ class BatchedWriter(Generic[T]):
                 self._committed += count
             self._flush_requested = self._flush_requested and bool(self._queue)
             self._condition.notify_all()
+        return count

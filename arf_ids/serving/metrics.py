@@ -18,10 +18,11 @@ True
 
 from __future__ import annotations
 
-import collections
 import functools
 from collections.abc import Iterable
+from typing import Any
 
+import numpy as np
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 #: Bucket upper bounds of ``prediction_latency_ms``, in milliseconds.
@@ -68,6 +69,10 @@ class ServiceMetrics:
         self.websocket_dropped = Counter(
             "websocket_messages_dropped", "Feed messages dropped because a client's queue was full", registry=registry
         )
+        # Children by label value, looked up once (``labels()`` costs more than the ``inc()``).
+        self._by_class: dict[str, Any] = {}
+        self._requests_by_endpoint: dict[str, Any] = {}
+        self._latency_by_endpoint: dict[str, Any] = {}
         self.log_dropped = Counter(
             "log_records_dropped", "Log records dropped because the log store stayed unreachable", ["log"],
             registry=registry,
@@ -75,22 +80,34 @@ class ServiceMetrics:
 
     def observe_request(self, endpoint: str, *, status: int, seconds: float) -> None:
         """One request to a prediction route: counted, and timed when it succeeded."""
-        self.requests.labels(endpoint=endpoint).inc()
+        requests = self._requests_by_endpoint.get(endpoint)
+        if requests is None:
+            self.declare_endpoints([endpoint])
+            requests = self._requests_by_endpoint[endpoint]
+        requests.inc()
         if status >= 400:
             self.errors.labels(endpoint=endpoint, status=str(status)).inc()
         else:
-            self.latency_ms.labels(endpoint=endpoint).observe(seconds * 1000.0)
+            self._latency_by_endpoint[endpoint].observe(seconds * 1000.0)
 
-    def observe_predictions(self, labels: Iterable[str]) -> None:
-        """Count scored flows by predicted class."""
-        for label, count in collections.Counter(labels).items():
+    def count_prediction(self, label: str) -> None:
+        """Count one scored flow by its predicted class."""
+        child = self._by_class.get(label)
+        if child is None:
+            child = self._by_class[label] = self.predictions.labels(label=label)
+        child.inc()
+
+    def count_predictions(self, labels: np.ndarray) -> None:
+        """Count scored flows by predicted class (one increment per class)."""
+        classes, counts = np.unique(labels, return_counts=True)
+        for label, count in zip(classes.tolist(), counts.tolist(), strict=True):
             self.predictions.labels(label=label).inc(count)
 
     def declare_endpoints(self, endpoints: Iterable[str]) -> None:
         """Export the request series of ``endpoints`` at zero before the first request."""
         for endpoint in endpoints:
-            self.requests.labels(endpoint=endpoint)
-            self.latency_ms.labels(endpoint=endpoint)
+            self._requests_by_endpoint[endpoint] = self.requests.labels(endpoint=endpoint)
+            self._latency_by_endpoint[endpoint] = self.latency_ms.labels(endpoint=endpoint)
 
 
 @functools.cache

@@ -26,7 +26,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.telemetry import TelemetryConfig
 
-from arf_ids.core.logstore import LabelRecord, LogStore, PredictionRecord
+from arf_ids.core.logstore import LabelRecord, LogStore, PredictionColumns
 from arf_ids.core.registry import ModelRegistry
 from arf_ids.serving.api import ServiceError, StatusOut, validation_detail
 from arf_ids.serving.broadcast import Broadcaster
@@ -107,12 +107,13 @@ class ServiceRuntime:
         )
         self._log_store: LogStore | None = None
         self._log_store_lock = threading.Lock()
-        self.prediction_log: BatchedWriter[PredictionRecord] = BatchedWriter(
-            "predictions", lambda batch: self.log_store().write_predictions(batch), service.log,
+        self.prediction_log: BatchedWriter[PredictionColumns] = BatchedWriter(
+            "predictions", lambda chunks: self.log_store().write_prediction_columns(chunks), service.log,
             on_drop=self.metrics.log_dropped.labels(log="predictions").inc,
         )
-        self.label_log: BatchedWriter[LabelRecord] = BatchedWriter(
-            "labels", lambda batch: self.log_store().write_labels(batch), service.log,
+        self.label_log: BatchedWriter[list[LabelRecord]] = BatchedWriter(
+            "labels", lambda chunks: self.log_store().write_labels([item for chunk in chunks for item in chunk]),
+            service.log,
             on_drop=self.metrics.log_dropped.labels(log="labels").inc,
         )
         self.poller = RegistryPoller(

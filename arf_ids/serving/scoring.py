@@ -3,10 +3,11 @@
 :class:`FlowScorer` reads the served model once per request, validates every flow
 against that model's schema before scoring anything (a bad request logs nothing), scores
 with the confident-tree vote of the model's compiled form (built when it was loaded),
-hands the records to the batched log writers and the messages to the live feed. Batches
-are scored by :meth:`FlowScorer.score_batch`, which blocks and belongs in a worker
-thread (a large batch may fan out to ``batch_workers`` threads, same answers);
-:meth:`FlowScorer.publish` then runs on the event loop. The feed messages are::
+hands the request's predictions to the batched log writer as one chunk of columns and,
+when someone watches the live feed, the messages to it. Batches are scored by
+:meth:`FlowScorer.score_batch`, which blocks and belongs in a worker thread (a large
+batch may fan out to ``batch_workers`` threads, same answers); :meth:`FlowScorer.publish`
+then runs on the event loop. The feed messages are::
 
     {"type": "prediction", "flow_id": "f1", "prediction": "DoS", "confidence": 0.98, "model_version": 3}
     {"type": "model_updated", "version": 4, "reload_count": 1}
@@ -23,10 +24,9 @@ from datetime import UTC, datetime
 import numpy as np
 
 from arf_ids.core.errors import InvalidFlowError, UnknownLabelError
-from arf_ids.core.logstore import LabelRecord, PredictionRecord
+from arf_ids.core.logstore import LabelRecord, PredictionColumns
 from arf_ids.serving.api import (
-    BatchItemOut,
-    BatchOut,
+    BatchIn,
     FlowIn,
     LabelIn,
     LabelOut,
@@ -43,10 +43,40 @@ from arf_ids.serving.metrics import ServiceMetrics
 
 @dataclass(frozen=True, slots=True)
 class ScoredBatch:
-    """A scored batch waiting to be published on the event loop."""
+    """A scored batch: the verdicts column by column, and the feed messages to publish on the event loop."""
 
-    response: BatchOut
+    flow_ids: list[str]
+    labels: list[str]
+    confidences: list[float]
+    trees_used: list[int]
+    model_version: int
+    latency_ms: float
     messages: list[str]
+
+    def rows_json(self) -> bytes:
+        """The answer to a batch of ``flows``: :class:`~arf_ids.serving.api.BatchOut` as JSON."""
+        predictions = [
+            {"flow_id": flow_id, "prediction": label, "confidence": confidence, "trees_used": trees}
+            for flow_id, label, confidence, trees in zip(
+                self.flow_ids, self.labels, self.confidences, self.trees_used, strict=True
+            )
+        ]
+        return _json({"predictions": predictions, "model_version": self.model_version, "latency_ms": self.latency_ms})
+
+    def columns_json(self) -> bytes:
+        """The answer to a batch of ``columns``: :class:`~arf_ids.serving.api.ColumnBatchOut` as JSON."""
+        return _json({
+            "flow_ids": self.flow_ids,
+            "predictions": self.labels,
+            "confidences": self.confidences,
+            "trees_used": self.trees_used,
+            "model_version": self.model_version,
+            "latency_ms": self.latency_ms,
+        })
+
+
+def _json(body: object) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 def feed_message(kind: str, **fields: object) -> str:
@@ -60,8 +90,8 @@ class FlowScorer:
     def __init__(
         self,
         holder: ModelHolder,
-        prediction_log: BatchedWriter[PredictionRecord],
-        label_log: BatchedWriter[LabelRecord],
+        prediction_log: BatchedWriter[PredictionColumns],
+        label_log: BatchedWriter[list[LabelRecord]],
         feed: Broadcaster,
         metrics: ServiceMetrics,
         *,
@@ -91,12 +121,14 @@ class FlowScorer:
             vector = model.bundle.schema.vector(flow.features)
         except InvalidFlowError as error:
             raise invalid_flow(error) from None
-        verdict = model.compiled.predict_one(vector)
+        verdict = model.compiled.predict_vector(vector)
         latency_ms = (time.perf_counter() - started) * 1000.0
-        messages = self._record(model, [flow.flow_id], vector[np.newaxis, :], [verdict.label],
-                                [verdict.confidence], [verdict.trees_used])
-        self.publish(messages)
-        return PredictionOut(
+        self._log(model, [flow.flow_id], vector[np.newaxis, :], [verdict.label],
+                  np.array([verdict.confidence]), np.array([verdict.trees_used]))
+        self.metrics.count_prediction(verdict.label)
+        if self.feed.connections:
+            self.publish(self._messages(model, [flow.flow_id], [verdict.label], [verdict.confidence]))
+        return PredictionOut.model_construct(
             flow_id=flow.flow_id,
             prediction=verdict.label,
             confidence=verdict.confidence,
@@ -105,36 +137,24 @@ class FlowScorer:
             latency_ms=latency_ms,
         )
 
-    def score_batch(self, flows: Sequence[FlowIn]) -> ScoredBatch:
-        """Validate and score a batch as one matrix (blocking: run it in a worker thread)."""
+    def score_batch(self, batch: BatchIn) -> ScoredBatch:
+        """Validate and score a batch (either shape) as one matrix (blocking: run it in a worker thread)."""
         started = time.perf_counter()
-        if len(flows) > self.max_batch:
-            raise invalid_input(["flows"], f"holds {len(flows)} flows; the limit is {self.max_batch}", "too_long")
+        rows = len(batch.flows) if batch.flows is not None else len(batch.flow_ids or ())
+        if rows > self.max_batch:
+            field = "flows" if batch.flows is not None else "flow_ids"
+            raise invalid_input([field], f"holds {rows} flows; the limit is {self.max_batch}", "too_long")
         model = self.served()
-        schema = model.bundle.schema
-        rows = []
-        for index, flow in enumerate(flows):
-            try:
-                rows.append(schema.vector(flow.features, index=index))
-            except InvalidFlowError as error:
-                raise invalid_flow(error, ["flows", index]) from None
-        matrix = np.vstack(rows)
-        batch = model.compiled.predict_matrix(matrix, workers=self.batch_workers)
-        labels = [str(label) for label in batch.labels]
-        confidences = batch.confidences.tolist()
-        trees_used = batch.trees_used.tolist()
-        flow_ids = [flow.flow_id for flow in flows]
+        flow_ids, matrix = self._matrix(model, batch)
+        scored = model.compiled.predict_matrix(matrix, workers=self.batch_workers)
+        labels = scored.labels.tolist()
+        confidences = scored.confidences.tolist()
         latency_ms = (time.perf_counter() - started) * 1000.0
-        messages = self._record(model, flow_ids, matrix, labels, confidences, trees_used)
-        response = BatchOut(
-            predictions=[
-                BatchItemOut(flow_id=flow_id, prediction=label, confidence=confidence, trees_used=trees)
-                for flow_id, label, confidence, trees in zip(flow_ids, labels, confidences, trees_used, strict=True)
-            ],
-            model_version=model.version,
-            latency_ms=latency_ms,
-        )
-        return ScoredBatch(response, messages)
+        self._log(model, flow_ids, matrix, labels, scored.confidences, scored.trees_used)
+        self.metrics.count_predictions(scored.labels)
+        messages = self._messages(model, flow_ids, labels, confidences) if self.feed.connections else []
+        return ScoredBatch(flow_ids, labels, confidences, scored.trees_used.tolist(), model.version, latency_ms,
+                           messages)
 
     def publish(self, messages: Sequence[str]) -> None:
         """Send feed messages to every WebSocket client (on the event loop)."""
@@ -156,37 +176,48 @@ class FlowScorer:
         self.metrics.labels.inc(len(labels))
         return LabelOut(accepted=len(labels), model_version=model.version)
 
-    def _record(
+    @staticmethod
+    def _matrix(model: ServedModel, batch: BatchIn) -> tuple[list[str], np.ndarray]:
+        """The batch's flow ids and its validated feature matrix in the model's order (400 naming a bad value)."""
+        schema = model.bundle.schema
+        if batch.flows is not None:
+            try:
+                return [flow.flow_id for flow in batch.flows], schema.matrix([flow.features for flow in batch.flows])
+            except InvalidFlowError as error:
+                raise invalid_flow(error, ["flows", error.index]) from None
+        flow_ids, columns = batch.flow_ids or [], batch.columns or {}
+        try:
+            return flow_ids, schema.column_matrix(columns, len(flow_ids))
+        except InvalidFlowError as error:
+            where = [error.feature] + ([error.index] if error.index is not None else [])
+            raise invalid_input(["columns", *where], error.problem) from None
+
+    def _log(
         self,
         model: ServedModel,
         flow_ids: Sequence[str],
         matrix: np.ndarray,
         labels: Sequence[str],
-        confidences: Sequence[float],
-        trees_used: Sequence[int],
-    ) -> list[str]:
-        """Queue the prediction records; return the feed messages."""
-        now = datetime.now(UTC)
-        features = model.bundle.schema.features
-        version = model.version
-        records = [
-            PredictionRecord(
-                flow_id=flow_id,
-                predicted_at=now,
-                features=dict(zip(features, row, strict=True)),
-                predicted_label=label,
-                confidence=float(confidence),
-                trees_used=int(trees),
-                model_version=str(version),
-            )
-            for flow_id, row, label, confidence, trees in zip(
-                flow_ids, matrix.tolist(), labels, confidences, trees_used, strict=True
-            )
-        ]
-        self.prediction_log.submit(records)
-        self.metrics.observe_predictions(labels)
+        confidences: np.ndarray,
+        trees_used: np.ndarray,
+    ) -> None:
+        """Queue one request's predictions for the prediction log, as one chunk of columns."""
+        self.prediction_log.submit(PredictionColumns(
+            flow_ids=flow_ids,
+            predicted_at=datetime.now(UTC),
+            feature_names=model.bundle.schema.features,
+            features=matrix,
+            predicted_labels=labels,
+            confidences=confidences,
+            trees_used=trees_used,
+            model_version=str(model.version),
+        ))
+
+    @staticmethod
+    def _messages(model: ServedModel, flow_ids: Sequence[str], labels: Sequence[str],
+                  confidences: Sequence[float]) -> list[str]:
         return [
-            feed_message("prediction", flow_id=flow_id, prediction=label, confidence=float(confidence),
-                         model_version=version)
+            feed_message("prediction", flow_id=flow_id, prediction=label, confidence=confidence,
+                         model_version=model.version)
             for flow_id, label, confidence in zip(flow_ids, labels, confidences, strict=True)
         ]

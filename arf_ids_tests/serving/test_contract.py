@@ -79,6 +79,28 @@ def test_batch_is_scored_as_one_matrix(http: httpx.Client, bundles) -> None:
     np.testing.assert_allclose([p["confidence"] for p in answer["predictions"]], expected.confidences, atol=1e-12)
 
 
+def test_a_batch_of_columns_is_answered_in_columns_like_the_same_flows_one_by_one(
+    http: httpx.Client, bundles, home: Path
+) -> None:
+    frame = flows_frame(40, seed=108)
+    flow_ids = [f"contract-columns-{i}" for i in range(len(frame))]
+    columns = {name: frame[name].tolist() for name in reversed(DEFAULT_SCHEMA.features)}  # any feature order
+    response = http.post("/predict/batch", json={"flow_ids": flow_ids, "columns": columns})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert set(answer) == {"flow_ids", "predictions", "confidences", "trees_used", "model_version", "latency_ms"}
+    expected = bundles[0].predict_matrix(DEFAULT_SCHEMA.frame_matrix(frame))
+    assert answer["flow_ids"] == flow_ids and answer["model_version"] == 1
+    assert answer["predictions"] == expected.labels.tolist()
+    assert answer["trees_used"] == expected.trees_used.tolist()
+    np.testing.assert_allclose(answer["confidences"], expected.confidences, atol=1e-12)
+    rows = http.post("/predict/batch", json={"flows": [
+        {"flow_id": f"contract-columns-as-rows-{i}", "features": f} for i, f in enumerate(feature_maps(frame))]})
+    assert [p["prediction"] for p in rows.json()["predictions"]] == answer["predictions"]
+    wait_for(lambda: len(logged_flow_ids(home, "predictions", "contract-columns-")) == 2 * len(frame),
+             what="both batches in the log")
+
+
 def test_answers_and_labels_reach_the_logs(http: httpx.Client, contract_service: ServiceProcess) -> None:
     from arf_ids.core.logstore import LogStore
 
@@ -152,6 +174,30 @@ BAD_INPUTS = [
     ("bad flow in a batch", "/predict/batch",
      _raw({"flows": [_flow("batch-0"), _flow("batch-1", **{"Flow Duration": "x"})]}), 400,
      ["flows", 1, "features", "Flow Duration"]),
+    ("columns: missing feature", "/predict/batch",
+     _raw({"flow_ids": ["bad-c0"], "columns": {k: [v] for k, v in GOOD.items() if k != "Flow Duration"}}), 400,
+     ["columns", "Flow Duration"]),
+    ("columns: unknown feature", "/predict/batch",
+     _raw({"flow_ids": ["bad-c1"], "columns": {**{k: [v] for k, v in GOOD.items()}, "Payload Entropy": [1.0]}}),
+     400, ["columns", "Payload Entropy"]),
+    ("columns: too few values", "/predict/batch",
+     _raw({"flow_ids": ["bad-c2", "bad-c3"],
+           "columns": {k: [v, v] for k, v in GOOD.items()} | {"Flow IAT Min": [1.0]}}),
+     400, ["columns", "Flow IAT Min"]),
+    ("columns: NaN", "/predict/batch",
+     _raw({"flow_ids": ["bad-c4", "bad-c5"], "columns": {k: [v, v] for k, v in GOOD.items()} | {
+         "Flow Duration": [1.0, float("nan")]}}), 400, ["columns", "Flow Duration", 1]),
+    ("columns: text", "/predict/batch",
+     _raw({"flow_ids": ["bad-c6"], "columns": {k: [v] for k, v in GOOD.items()} | {"Flow Duration": ["1"]}}), 400,
+     ["columns", "Flow Duration", 0]),
+    ("columns: too many flows", "/predict/batch",
+     _raw({"flow_ids": [f"bad-c-over-{i}" for i in range(51)], "columns": {k: [v] * 51 for k, v in GOOD.items()}}),
+     400, ["flow_ids"]),
+    ("both batch shapes", "/predict/batch",
+     _raw({"flows": [_flow("both")], "flow_ids": ["bad-both"], "columns": {k: [v] for k, v in GOOD.items()}}), 400,
+     ["body"]),
+    ("columns without flow_ids", "/predict/batch", _raw({"columns": {k: [v] for k, v in GOOD.items()}}), 400,
+     ["body"]),
     ("body over 1 MiB", "/predict", _raw({"flow_id": "bad-huge", "features": GOOD, "pad": "x" * (1 << 20)}), 413,
      ["body"]),
     ("unknown label", "/label", _raw({"flow_id": "bad-label", "true_label": "Worm"}), 400, ["true_label"]),

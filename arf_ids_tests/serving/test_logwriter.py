@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,9 +17,14 @@ def record(flow_id: str, confidence: float = 0.9) -> PredictionRecord:
     return PredictionRecord(flow_id, datetime.now(UTC), {"Flow Duration": 1.0}, "BENIGN", confidence, 3, "1")
 
 
+def records_of(store: LogStore) -> Callable[[Sequence[list[PredictionRecord]]], int]:
+    """The writer's ``write`` for chunks that are lists of records."""
+    return lambda chunks: store.write_predictions([item for chunk in chunks for item in chunk])
+
+
 def test_records_are_committed_within_the_flush_delay_not_at_once(tmp_path: Path) -> None:
     store = LogStore(f"sqlite:///{tmp_path}/logs.db")
-    writer = BatchedWriter("predictions", store.write_predictions, LogWriterConfig(flush_seconds=0.3))
+    writer = BatchedWriter("predictions", records_of(store), LogWriterConfig(flush_seconds=0.3))
     writer.start()
     submitted = time.monotonic()
     writer.submit([record("a"), record("b")])
@@ -32,19 +38,32 @@ def test_records_are_committed_within_the_flush_delay_not_at_once(tmp_path: Path
 
 
 def test_a_full_batch_is_written_without_waiting_and_batches_are_capped() -> None:
-    batches: list[int] = []
+    batches: list[list[str]] = []
     config = LogWriterConfig(flush_seconds=30, batch_size=4)
-    writer = BatchedWriter("x", lambda batch: batches.append(len(batch)), config)
+    writer = BatchedWriter("x", lambda chunks: batches.append([item for chunk in chunks for item in chunk]), config)
     writer.start()
-    writer.submit(list("abcdefghij"))
+    for item in "abcdefghij":
+        writer.submit([item])
     assert writer.flush(timeout=5)
     writer.close()
-    assert batches[:2] == [4, 4] and sum(batches) == 10
+    assert [len(batch) for batch in batches[:2]] == [4, 4] and "".join(sum(batches, [])) == "abcdefghij"
+
+
+def test_a_chunk_larger_than_a_batch_is_committed_whole_in_one_write() -> None:
+    batches: list[list[list[str]]] = []
+    writer = BatchedWriter("x", batches.append, LogWriterConfig(flush_seconds=30, batch_size=4))
+    writer.start()
+    writer.submit(["a", "b"])
+    writer.submit(list("cdefghij"))
+    writer.submit(["k"])
+    writer.close()
+    assert batches == [[["a", "b"]], [list("cdefghij")], [["k"]]]
+    assert writer.stats().committed == 11
 
 
 def test_close_commits_everything_still_queued(tmp_path: Path) -> None:
     store = LogStore(f"sqlite:///{tmp_path}/logs.db")
-    writer = BatchedWriter("predictions", store.write_predictions, LogWriterConfig(flush_seconds=30))
+    writer = BatchedWriter("predictions", records_of(store), LogWriterConfig(flush_seconds=30))
     writer.start()
     writer.submit([record(f"f{i}") for i in range(500)])
     writer.close()
@@ -55,11 +74,12 @@ def test_an_unavailable_store_is_retried_and_nothing_is_lost() -> None:
     written: list[str] = []
     failures = iter([ConnectionError("database down"), ConnectionError("still down")])
 
-    def flaky(batch: list[str]) -> None:
+    def flaky(chunks: Sequence[list[str]]) -> None:
         failure = next(failures, None)
         if failure is not None:
             raise failure
-        written.extend(batch)
+        for chunk in chunks:
+            written.extend(chunk)
 
     writer = BatchedWriter("x", flaky, LogWriterConfig(flush_seconds=0.01, retry_seconds=0.05))
     writer.start()
@@ -73,7 +93,7 @@ def test_an_unavailable_store_is_retried_and_nothing_is_lost() -> None:
 
 def test_a_bad_batch_is_rejected_not_retried(tmp_path: Path) -> None:
     store = LogStore(f"sqlite:///{tmp_path}/logs.db")
-    writer = BatchedWriter("predictions", store.write_predictions, LogWriterConfig(flush_seconds=0.01))
+    writer = BatchedWriter("predictions", records_of(store), LogWriterConfig(flush_seconds=0.01))
     writer.start()
     writer.submit([record("ok"), record("bad", confidence=2.0)])
     assert writer.flush(timeout=5)
@@ -92,8 +112,9 @@ def test_beyond_max_pending_records_are_dropped_and_counted() -> None:
                            on_drop=dropped.append)
     writer.start()
     assert writer.submit(list("abc")) == 3
-    assert writer.submit(list("defg")) == 2
-    assert dropped == [2] and writer.stats().dropped == 2
+    assert writer.submit(list("defg")) == 0  # does not fit: dropped whole
+    assert writer.submit(list("de")) == 2
+    assert dropped == [4] and writer.stats().dropped == 4
     release.set()
     writer.close()
     assert writer.stats().committed == 5
