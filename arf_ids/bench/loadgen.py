@@ -28,7 +28,6 @@ from typing import Literal
 import aiohttp
 import numpy as np
 
-
 #: How a ``/predict/batch`` body holds its flows: one object per flow, or one list per feature.
 BatchShape = Literal["flows", "columns"]
 
