@@ -144,12 +144,15 @@ class FlowSchema(BaseModel):
             return np.empty((0, len(self.features)), dtype=np.float64)
         return np.vstack([self.vector(flow, index=i) for i, flow in enumerate(flows)])
 
-    def column_matrix(self, columns: Mapping[str, Sequence[Any]], rows: int) -> np.ndarray:
+    def column_matrix(
+        self, columns: Mapping[str, Sequence[Any]], rows: int, *, numbers_checked: bool = False
+    ) -> np.ndarray:
         """Flows given as one list of values per feature (any order of features) as an ``(rows, n_features)`` matrix.
 
         Every feature of the schema must be there and no other, each with ``rows`` finite
         numbers; the first problem raises :class:`InvalidFlowError` naming the feature (and
-        the flow, by position).
+        the flow, by position). ``numbers_checked`` skips the scan of each value's type when the
+        caller's own validation already let only numbers through (finiteness is checked anyway).
 
         >>> FlowSchema(features=("a", "b")).column_matrix({"b": [2.0, 4.0], "a": [1, 3]}, 2).tolist()
         [[1.0, 2.0], [3.0, 4.0]]
@@ -171,6 +174,8 @@ class FlowSchema(BaseModel):
                 raise InvalidFlowError(name, f"has {len(values)} values for {rows} flows")
             if isinstance(values, np.ndarray):
                 numeric = values.dtype.kind in "fiu"
+            elif numbers_checked:
+                numeric = True
             else:
                 numeric = set(map(type, values)) <= {float, int}
             if not numeric:  # bool, str, None...: find and name the first

@@ -18,11 +18,11 @@ True
 
 from __future__ import annotations
 
+import collections
 import functools
 from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 #: Bucket upper bounds of ``prediction_latency_ms``, in milliseconds.
@@ -90,18 +90,13 @@ class ServiceMetrics:
         else:
             self._latency_by_endpoint[endpoint].observe(seconds * 1000.0)
 
-    def count_prediction(self, label: str) -> None:
-        """Count one scored flow by its predicted class."""
-        child = self._by_class.get(label)
-        if child is None:
-            child = self._by_class[label] = self.predictions.labels(label=label)
-        child.inc()
-
-    def count_predictions(self, labels: np.ndarray) -> None:
+    def count_predictions(self, labels: Iterable[str]) -> None:
         """Count scored flows by predicted class (one increment per class)."""
-        classes, counts = np.unique(labels, return_counts=True)
-        for label, count in zip(classes.tolist(), counts.tolist(), strict=True):
-            self.predictions.labels(label=label).inc(count)
+        for label, count in collections.Counter(labels).items():
+            child = self._by_class.get(label)
+            if child is None:
+                child = self._by_class[label] = self.predictions.labels(label=label)
+            child.inc(count)
 
     def declare_endpoints(self, endpoints: Iterable[str]) -> None:
         """Export the request series of ``endpoints`` at zero before the first request."""

@@ -3,8 +3,9 @@
 :class:`FlowScorer` reads the served model once per request, validates every flow
 against that model's schema before scoring anything (a bad request logs nothing), scores
 with the confident-tree vote of the model's compiled form (built when it was loaded),
-hands the request's predictions to the batched log writer as one chunk of columns and,
-when someone watches the live feed, the messages to it. Batches are scored by
+hands the predictions to the batched log writer as one chunk of columns and, when
+someone watches the live feed, the messages to it. ``/predict`` requests that arrive
+together are scored together (:meth:`FlowScorer.predict`). Batches are scored by
 :meth:`FlowScorer.score_batch`, which blocks and belongs in a worker thread (a large
 batch may fan out to ``batch_workers`` threads, same answers); :meth:`FlowScorer.publish`
 then runs on the event loop. The feed messages are::
@@ -15,13 +16,16 @@ then runs on the event loop. The feed messages are::
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
+from pydantic import TypeAdapter
 
 from arf_ids.core.errors import InvalidFlowError, UnknownLabelError
 from arf_ids.core.logstore import LabelRecord, PredictionColumns
@@ -39,6 +43,17 @@ from arf_ids.serving.broadcast import Broadcaster
 from arf_ids.serving.holder import ModelHolder, ServedModel
 from arf_ids.serving.logwriter import BatchedWriter
 from arf_ids.serving.metrics import ServiceMetrics
+
+
+@dataclass(frozen=True, slots=True)
+class _WaitingFlow:
+    """A validated flow waiting for the next scoring turn, and the future its request awaits."""
+
+    flow_id: str
+    vector: np.ndarray
+    model: ServedModel
+    started: float
+    answer: asyncio.Future[PredictionOut]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +90,12 @@ class ScoredBatch:
         })
 
 
+#: Serialises answers in pydantic's compiled core: a 10,000-flow answer is several times faster than ``json.dumps``.
+_ANSWER_JSON: TypeAdapter[Any] = TypeAdapter(Any)
+
+
 def _json(body: object) -> bytes:
-    return json.dumps(body, separators=(",", ":")).encode()
+    return _ANSWER_JSON.dump_json(body)
 
 
 def feed_message(kind: str, **fields: object) -> str:
@@ -105,6 +124,7 @@ class FlowScorer:
         self.metrics = metrics
         self.max_batch = max_batch
         self.batch_workers = batch_workers
+        self._waiting: list[_WaitingFlow] = []  # flows of /predict requests waiting for this loop turn's scoring
 
     def served(self) -> ServedModel:
         """The model for this request; 503 until one is loaded."""
@@ -113,29 +133,65 @@ class FlowScorer:
             raise ServiceError(503, "no model loaded yet: the registry and the local copy have none to serve")
         return model
 
-    def predict(self, flow: FlowIn) -> PredictionOut:
-        """Score one flow (on the event loop: one flow is cheap)."""
+    async def predict(self, flow: FlowIn) -> PredictionOut:
+        """Score one flow, together with the other flows waiting on this event loop (adaptive batching).
+
+        The flow is validated at once (a bad one is refused alone); then it joins the flows
+        that arrived in the same turn of the event loop, and they are scored as one matrix,
+        logged as one chunk and counted once. Under concurrent load this spares the
+        per-call overhead and the cache misses of walking the forest flow by flow; alone, a
+        flow waits for no one. The answers are those of scoring it by itself.
+        """
         started = time.perf_counter()
         model = self.served()
         try:
             vector = model.bundle.schema.vector(flow.features)
         except InvalidFlowError as error:
             raise invalid_flow(error) from None
-        verdict = model.compiled.predict_vector(vector)
-        latency_ms = (time.perf_counter() - started) * 1000.0
-        self._log(model, [flow.flow_id], vector[np.newaxis, :], [verdict.label],
-                  np.array([verdict.confidence]), np.array([verdict.trees_used]))
-        self.metrics.count_prediction(verdict.label)
+        loop = asyncio.get_running_loop()
+        waiting = _WaitingFlow(flow.flow_id, vector, model, started, loop.create_future())
+        self._waiting.append(waiting)
+        if len(self._waiting) == 1:
+            loop.call_soon(self._score_waiting)
+        return await waiting.answer
+
+    def _score_waiting(self) -> None:
+        """Score every waiting flow, one matrix per served model (normally one), and answer each."""
+        waiting, self._waiting = self._waiting, []
+        by_model: dict[int, list[_WaitingFlow]] = {}
+        for item in waiting:
+            by_model.setdefault(id(item.model), []).append(item)
+        for group in by_model.values():
+            try:
+                self._score_group(group)
+            except Exception as error:  # answer every waiting request, never leave one hanging
+                for item in group:
+                    if not item.answer.done():
+                        item.answer.set_exception(error)
+
+    def _score_group(self, group: list[_WaitingFlow]) -> None:
+        model = group[0].model
+        flow_ids = [item.flow_id for item in group]
+        matrix = np.vstack([item.vector for item in group])
+        scored = model.compiled.predict_matrix(matrix)
+        labels = scored.labels.tolist()
+        confidences = scored.confidences.tolist()
+        trees_used = scored.trees_used.tolist()
+        answered = time.perf_counter()
+        self._log(model, flow_ids, matrix, labels, scored.confidences, scored.trees_used)
+        self.metrics.count_predictions(labels)
         if self.feed.connections:
-            self.publish(self._messages(model, [flow.flow_id], [verdict.label], [verdict.confidence]))
-        return PredictionOut.model_construct(
-            flow_id=flow.flow_id,
-            prediction=verdict.label,
-            confidence=verdict.confidence,
-            trees_used=verdict.trees_used,
-            model_version=model.version,
-            latency_ms=latency_ms,
-        )
+            self.publish(self._messages(model, flow_ids, labels, confidences))
+        for item, label, confidence, trees in zip(group, labels, confidences, trees_used, strict=True):
+            if not item.answer.done():  # a request cancelled while it waited needs no answer
+                item.answer.set_result(PredictionOut.model_construct(
+                    flow_id=item.flow_id,
+                    prediction=label,
+                    confidence=confidence,
+                    trees_used=trees,
+                    model_version=model.version,
+                    latency_ms=(answered - item.started) * 1000.0,
+                ))
 
     def score_batch(self, batch: BatchIn) -> ScoredBatch:
         """Validate and score a batch (either shape) as one matrix (blocking: run it in a worker thread)."""
@@ -151,7 +207,7 @@ class FlowScorer:
         confidences = scored.confidences.tolist()
         latency_ms = (time.perf_counter() - started) * 1000.0
         self._log(model, flow_ids, matrix, labels, scored.confidences, scored.trees_used)
-        self.metrics.count_predictions(scored.labels)
+        self.metrics.count_predictions(labels)
         messages = self._messages(model, flow_ids, labels, confidences) if self.feed.connections else []
         return ScoredBatch(flow_ids, labels, confidences, scored.trees_used.tolist(), model.version, latency_ms,
                            messages)
@@ -187,7 +243,7 @@ class FlowScorer:
                 raise invalid_flow(error, ["flows", error.index]) from None
         flow_ids, columns = batch.flow_ids or [], batch.columns or {}
         try:
-            return flow_ids, schema.column_matrix(columns, len(flow_ids))
+            return flow_ids, schema.column_matrix(columns, len(flow_ids), numbers_checked=True)
         except InvalidFlowError as error:
             where = [error.feature] + ([error.index] if error.index is not None else [])
             raise invalid_input(["columns", *where], error.problem) from None
