@@ -65,6 +65,32 @@ def test_predict_answers_with_the_served_model(http: httpx.Client, bundles) -> N
         assert answer["latency_ms"] > 0
 
 
+def test_concurrent_predictions_scored_together_get_each_flows_own_answer(
+    contract_service: ServiceProcess, bundles, home: Path
+) -> None:
+    frame = flows_frame(64, seed=109)
+    maps = feature_maps(frame)
+
+    async def send_all() -> list[dict[str, object]]:
+        async with aiohttp.ClientSession() as session:
+            async def one(index: int) -> dict[str, object]:
+                body = {"flow_id": f"contract-together-{index}", "features": maps[index]}
+                async with session.post(f"{contract_service.url}/predict", json=body) as response:
+                    assert response.status == 200, await response.text()
+                    return await response.json()
+
+            return await asyncio.gather(*(one(index) for index in range(len(maps))))
+
+    answers = asyncio.run(send_all())
+    for index, answer in enumerate(answers):
+        expected = bundles[0].predict_one(maps[index])
+        assert answer["flow_id"] == f"contract-together-{index}"
+        assert (answer["prediction"], answer["trees_used"]) == (expected.label, expected.trees_used)
+        assert answer["confidence"] == pytest.approx(expected.confidence, abs=1e-12)
+    wait_for(lambda: len(logged_flow_ids(home, "predictions", "contract-together-")) == len(maps),
+             what="every concurrent prediction in the log")
+
+
 def test_batch_is_scored_as_one_matrix(http: httpx.Client, bundles) -> None:
     frame = flows_frame(50, seed=102)
     flows = [{"flow_id": f"contract-batch-{i}", "features": f} for i, f in enumerate(feature_maps(frame))]
