@@ -75,7 +75,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import repeat
+from itertools import chain, repeat
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, NamedTuple
@@ -239,13 +239,16 @@ def _tables() -> tuple[MetaData, Table, Table, Table]:
     return metadata, predictions, feature_sets, labels
 
 
-def _insert_sql(table: Table, key: str, placeholder: str) -> str:
-    """One fixed ``INSERT … ON CONFLICT DO NOTHING`` text with DBAPI placeholders, for ``executemany``."""
+#: Rows per statement of a prediction insert's full pages (the rest go one row per statement).
+INSERT_PAGE_ROWS = 64
+
+
+def _insert_sql(table: Table, key: str, placeholder: str, rows: int = 1) -> str:
+    """A fixed ``INSERT … ON CONFLICT DO NOTHING`` text of ``rows`` rows of DBAPI placeholders, for ``executemany``."""
     names = [column.name for column in table.columns]
-    return (
-        f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join([placeholder] * len(names))}) "
-        f"ON CONFLICT ({key}) DO NOTHING"
-    )
+    row = f"({', '.join([placeholder] * len(names))})"
+    values = ", ".join([row] * rows)
+    return f"INSERT INTO {table.name} ({', '.join(names)}) VALUES {values} ON CONFLICT ({key}) DO NOTHING"
 
 
 def _display(url: URL) -> str:
@@ -538,6 +541,7 @@ class LogStore:
         dialect = self._engine.dialect
         placeholder = "?" if is_sqlite else "%s"
         self._insert_prediction_sql = _insert_sql(self._predictions, "flow_id", placeholder)
+        self._insert_prediction_page_sql = _insert_sql(self._predictions, "flow_id", placeholder, INSERT_PAGE_ROWS)
         self._insert_feature_set_sql = _insert_sql(self._feature_sets, "id", placeholder)
         # The column type's own bind processor for this dialect (its dialect_impl, so that the dialect's
         # DATETIME processing applies too): SQLite gets exactly the text SQLAlchemy itself writes.
@@ -623,14 +627,23 @@ class LogStore:
         with self._engine.begin() as connection:
             if new_sets:
                 connection.exec_driver_sql(self._insert_feature_set_sql, new_sets)
-            # One fixed statement text, run by the driver's executemany: the rows are inserted one by
-            # one in order, so a duplicate flow id (stored or earlier in this call) is skipped and not
-            # counted; the cursor's rowcount is the sum over the rows (sqlite3 and psycopg 3 alike).
-            inserted = connection.exec_driver_sql(self._insert_prediction_sql, rows).rowcount
+            # Two fixed statement texts, each run by the driver's executemany: full pages of
+            # INSERT_PAGE_ROWS rows (one statement step per page instead of per row), then the rest
+            # row by row. Rows are inserted in order, so a duplicate flow id (stored, or earlier in
+            # this call) is skipped and not counted; the cursor's rowcount is the sum over the
+            # executions (sqlite3 and psycopg 3 alike).
+            paged = len(rows) - len(rows) % INSERT_PAGE_ROWS
+            counts = []
+            if paged:
+                pages = [tuple(chain.from_iterable(rows[start : start + INSERT_PAGE_ROWS]))
+                         for start in range(0, paged, INSERT_PAGE_ROWS)]
+                counts.append(connection.exec_driver_sql(self._insert_prediction_page_sql, pages).rowcount)
+            if paged < len(rows):
+                counts.append(connection.exec_driver_sql(self._insert_prediction_sql, rows[paged:]).rowcount)
         self._stored_sets.update(set_id for set_id, _ in new_sets)
-        if inserted < 0:
+        if min(counts) < 0:
             raise ArfIdsError(f"log store {self.url!r}: the database driver did not report how many rows were new")
-        return inserted
+        return sum(counts)
 
     def write_predictions(self, records: Sequence[PredictionRecord]) -> int:
         """Store predictions in one transaction; returns how many flow ids were new.

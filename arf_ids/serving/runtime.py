@@ -58,8 +58,8 @@ def freeze_heap() -> None:
 
     A served model is a large, long-lived graph of Python objects (river's trees and their
     statistics), and so are the libraries the worker imports. Without this, every full
-    collection triggered by the requests' own short-lived objects walks all of them again:
-    it took about a third of a ``/predict`` request's CPU time. Frozen objects are still freed
+    collection triggered by the requests' own short-lived objects walks all of them again,
+    a large share of a ``/predict`` request's CPU time. Frozen objects are still freed
     by reference counting; a swap unfreezes, collects and freezes again, so an old model's
     cycles are collected too.
     """

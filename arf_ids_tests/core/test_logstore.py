@@ -20,7 +20,14 @@ import pytest
 from sqlalchemy import create_engine, event, text
 
 from arf_ids.core.errors import ArfIdsError, InvalidFlowError, UnknownLabelError
-from arf_ids.core.logstore import LABELLED_COLUMNS, LabelRecord, LogStore, PredictionColumns, PredictionRecord
+from arf_ids.core.logstore import (
+    INSERT_PAGE_ROWS,
+    LABELLED_COLUMNS,
+    LabelRecord,
+    LogStore,
+    PredictionColumns,
+    PredictionRecord,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2024, 3, 1, 8, 0, tzinfo=UTC)
@@ -594,7 +601,7 @@ def test_an_error_in_a_later_batch_names_the_row_within_that_batch(store: LogSto
     assert store.counts()["predictions"] == 0
 
 
-def test_inserts_reuse_one_statement_text_whatever_the_batch_size(store: LogStore) -> None:
+def test_inserts_reuse_two_statement_texts_whatever_the_batch_size(store: LogStore) -> None:
     statements: list[tuple[str, bool]] = []
 
     @event.listens_for(store._engine, "before_cursor_execute")
@@ -611,10 +618,24 @@ def test_inserts_reuse_one_statement_text_whatever_the_batch_size(store: LogStor
     assert written == raw_count(store, "predictions") == 1375 + 39 + 347
 
     texts = {statement for statement, _many in statements}
-    assert len(texts) == 1, f"the insert's SQL changed with the batch size: {len(texts)} texts"
-    (statement,) = texts
-    assert statement.count("?") + statement.count("%s") == 8  # one row of placeholders, run by executemany
+    assert len(texts) == 2, f"the insert's SQL changed with the batch size: {len(texts)} texts"
+    placeholders = sorted(text.count("?") + text.count("%s") for text in texts)
+    assert placeholders == [8, 8 * INSERT_PAGE_ROWS]  # one row, and one full page, each run by executemany
     assert any(many for _statement, many in statements)
+
+
+def test_pages_of_rows_keep_first_write_wins_and_count_only_new_rows(store: LogStore) -> None:
+    assert store.write_prediction_columns([columns([f"p{i}" for i in range(10)])]) == 10
+    size = 3 * INSERT_PAGE_ROWS + 5  # three full pages and a rest
+    ids = [f"p{i}" for i in range(size)]
+    ids[1] = ids[0]  # a duplicate inside the first page
+    ids[-1] = ids[INSERT_PAGE_ROWS]  # a duplicate of a row of the second page, in the rest
+    features = np.arange(size * 3, dtype=np.float64).reshape(size, 3)
+    assert store.write_prediction_columns([columns(ids, features=features)]) == size - 10 - 1
+    assert raw_count(store, "predictions") == size - 1
+    store.write_labels([label(f"p{INSERT_PAGE_ROWS}")])
+    stored = store.labelled_frame(feature_names=NAMES)
+    np.testing.assert_array_equal(stored[list(NAMES)].to_numpy(), [features[INSERT_PAGE_ROWS]])  # the first write won
 
 
 def test_a_new_store_reads_and_extends_feature_sets_written_by_another(tmp_path: Path) -> None:
