@@ -271,9 +271,9 @@ def _parse_url(url: str) -> URL:
     return parsed
 
 
-#: Prepared statements sqlite3 keeps per connection. The writes use a few fixed statement texts;
-#: its default, 128, once held one multi-row INSERT per distinct batch size and grew a long-running
-#: service's memory by ~18% over 100,000 requests (`make bench`).
+#: Prepared statements sqlite3 keeps per connection. Prediction inserts use two fixed texts, but label
+#: writes (SQLAlchemy's multi-row INSERT) still vary with the batch size: the default, 128, held one
+#: statement per distinct size and grew a long-running service's memory by ~18% over 100,000 requests.
 SQLITE_CACHED_STATEMENTS = 16
 
 
