@@ -105,7 +105,7 @@ def runtime() -> ServiceRuntime:
 async def predict(request: Request) -> Response:
     """Classify one flow."""
     flow = parse_body(FlowIn, await request.body())
-    return Response((await runtime().scorer.predict(flow)).model_dump_json(), media_type=JSON)
+    return Response(await runtime().scorer.predict_json(flow), media_type=JSON)
 
 
 @web.post("/noop", openapi_extra=openapi_body(FlowIn))

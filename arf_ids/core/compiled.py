@@ -67,6 +67,7 @@ snapshots: a forest that learns afterwards needs a new compile
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Hashable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -970,6 +971,14 @@ class CompiledForest:
     def _walk(self) -> tuple[Any, ...]:
         return self.walk_root, self.walk_depth, self.walk_node, self.walk_threshold, self.walk_leaf
 
+    @functools.cached_property
+    def _vote_tables(self) -> tuple[Any, ...]:
+        """The vote kernel's model arguments, gathered once (a ``/predict`` turn calls the kernel for a few rows)."""
+        return (
+            *self._walk(), self.leaf_index, self.leaf_bound, self.leaf_probability, self.leaf_entropy,
+            self.leaf_votes, *self._naive_bayes(), self.max_entries, _SQUARE,
+        )
+
     def _naive_bayes(self) -> tuple[Any, ...]:
         return (
             self.entry_index, self.entry_prior, self.entry_constant, self.entry_headroom, self.term_feature,
@@ -1011,9 +1020,7 @@ class CompiledForest:
         else:
             (means, stds), scale = scaler, True
         return int(_confident_votes(
-            X, logs, means, stds, scale, float(entropy_threshold), int(min_confident_trees), *self._walk(),
-            self.leaf_index, self.leaf_bound, self.leaf_probability, self.leaf_entropy, self.leaf_votes,
-            *self._naive_bayes(), self.max_entries, _SQUARE, *out,
+            X, logs, means, stds, scale, float(entropy_threshold), int(min_confident_trees), *self._vote_tables, *out,
         ))
 
     def confident_vote(
@@ -1157,11 +1164,11 @@ class CompiledModel:
         """
         matrix = self._matrix(X)
         n = matrix.shape[0]
-        out = _outputs(n, len(self.classes))
-        chunks = _row_chunks(n, workers)
-        if len(chunks) == 1:
+        out = _outputs(n, len(self._names))
+        if workers <= 1 or n < 2 * _ROWS_PER_WORKER:  # one thread: the service's /predict turns take this path
             bad = [self._score(matrix, out)]
         else:
+            chunks = _row_chunks(n, workers)
             with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
                 bad = list(pool.map(
                     lambda chunk: self._score(matrix[chunk[0] : chunk[1]], tuple(a[chunk[0] : chunk[1]] for a in out)),
@@ -1172,7 +1179,7 @@ class CompiledModel:
             raise AssertionError("a row the kernel refused passed validation")  # pragma: no cover
         probabilities, confidences, trees_used, best = out
         return PredictionBatch(
-            labels=np.take(self._names, best),  # LabelEncoder.decode without its range check
+            labels=self._names.take(best),  # LabelEncoder.decode without its range check
             confidences=confidences,
             trees_used=trees_used,
             probabilities=probabilities,

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from arf_ids.core.schema import DEFAULT_SCHEMA
+from arf_ids.serving.api import PredictionOut
 from arf_ids.serving.process import ServiceProcess
 from arf_ids_tests.serving.support import (
     CONTRACT_API_KEY,
@@ -58,6 +59,7 @@ def test_predict_answers_with_the_served_model(http: httpx.Client, bundles) -> N
         answer = response.json()
         expected = bundles[0].predict_one(features)
         assert set(answer) == {"flow_id", "prediction", "confidence", "trees_used", "model_version", "latency_ms"}
+        PredictionOut.model_validate_json(response.content)  # the documented response model, strictly (no extras)
         assert answer["flow_id"] == f"contract-one-{index}"
         assert (answer["prediction"], answer["trees_used"], answer["model_version"]) == (
             expected.label, expected.trees_used, 1)
