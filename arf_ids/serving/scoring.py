@@ -5,7 +5,7 @@ against that model's schema before scoring anything (a bad request logs nothing)
 with the confident-tree vote of the model's compiled form (built when it was loaded),
 hands the predictions to the batched log writer as one chunk of columns and, when
 someone watches the live feed, the messages to it. ``/predict`` requests that arrive
-together are scored together (:meth:`FlowScorer.predict`). Batches are scored by
+together are scored together (:meth:`FlowScorer.predict_json`). Batches are scored by
 :meth:`FlowScorer.score_batch`, which blocks and belongs in a worker thread (a large
 batch may fan out to ``batch_workers`` threads, same answers); :meth:`FlowScorer.publish`
 then runs on the event loop. The feed messages are::
