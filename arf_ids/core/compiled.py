@@ -1165,10 +1165,10 @@ class CompiledModel:
         matrix = self._matrix(X)
         n = matrix.shape[0]
         out = _outputs(n, len(self._names))
-        if workers <= 1 or n < 2 * _ROWS_PER_WORKER:  # one thread: the service's /predict turns take this path
+        chunks = _row_chunks(n, workers)
+        if len(chunks) == 1:
             bad = [self._score(matrix, out)]
         else:
-            chunks = _row_chunks(n, workers)
             with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
                 bad = list(pool.map(
                     lambda chunk: self._score(matrix[chunk[0] : chunk[1]], tuple(a[chunk[0] : chunk[1]] for a in out)),

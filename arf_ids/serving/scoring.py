@@ -136,7 +136,7 @@ class FlowScorer:
         """Score one flow, together with the other flows waiting on this event loop (adaptive batching).
 
         Returns the answer, :class:`~arf_ids.serving.api.PredictionOut`, as JSON (serialised
-        from a plain dict: a model instance per answer cost five times as much).
+        from a plain dict, without a model instance per answer).
 
         The flow is validated at once (a bad one is refused alone); then it joins the flows
         that arrived in the same turn of the event loop, and they are scored as one matrix,

@@ -58,8 +58,7 @@ def test_predict_answers_with_the_served_model(http: httpx.Client, bundles) -> N
         assert response.status_code == 200, response.text
         answer = response.json()
         expected = bundles[0].predict_one(features)
-        assert set(answer) == {"flow_id", "prediction", "confidence", "trees_used", "model_version", "latency_ms"}
-        PredictionOut.model_validate_json(response.content)  # the documented response model, strictly (no extras)
+        PredictionOut.model_validate_json(response.content)  # every field of the documented model, and no other
         assert answer["flow_id"] == f"contract-one-{index}"
         assert (answer["prediction"], answer["trees_used"], answer["model_version"]) == (
             expected.label, expected.trees_used, 1)
