@@ -41,7 +41,8 @@ from arf_ids.serving.api import (
     parse_body,
 )
 from arf_ids.serving.broadcast import until_disconnected
-from arf_ids.serving.middleware import DirectRoutes
+from arf_ids.serving.metrics import service_metrics
+from arf_ids.serving.middleware import DirectRoutes, FlushBeforeScrape
 from arf_ids.serving.runtime import PREDICTION_ROUTES, ServiceRuntime, build_web_app
 from arf_ids.settings import Settings
 
@@ -63,11 +64,13 @@ class DirectRoutesService(bentoml.Service):
     request-context middleware and its router before a mounted app sees it: about two
     thirds of a no-op request's server time (``make bench`` measures it). The prediction
     routes keep ``web``'s own body limit, API key and Prometheus request metrics; BentoML
-    still serves ``/metrics``, the health routes, the lifespan and every other route.
+    still serves ``/metrics`` (after the service's tallied request metrics are exported),
+    the health routes, the lifespan and every other route.
     """
 
     def to_asgi(self, is_main: bool = True) -> Any:
-        return DirectRoutes(super().to_asgi(is_main), direct=web, paths=DIRECT_ROUTES)
+        bentoml_app = FlushBeforeScrape(super().to_asgi(is_main), flush=lambda: service_metrics().flush())
+        return DirectRoutes(bentoml_app, direct=web, paths=DIRECT_ROUTES)
 
 
 @bentoml.service(

@@ -6,9 +6,16 @@ worker starts), and BentoML's ``/metrics`` merges these series with its own. Met
 are process-wide, like Prometheus' default registry: :func:`service_metrics` creates
 them once per process.
 
+The per-request series (requests, errors, latency, flows by class) are tallied in plain
+counters and written to Prometheus' values by :meth:`ServiceMetrics.flush`: in
+multiprocess mode every write of a value takes a lock, asks the process id and writes
+a memory-mapped file, once per request and series otherwise. The service flushes before
+every scrape of ``/metrics`` and at least every second.
+
 >>> from prometheus_client import CollectorRegistry, generate_latest
 >>> metrics = ServiceMetrics(CollectorRegistry())
 >>> metrics.observe_request("/predict", status=200, seconds=0.0042)
+>>> metrics.flush()
 >>> text = generate_latest(metrics.registry).decode()
 >>> 'prediction_latency_ms_bucket{endpoint="/predict",le="5.0"} 1.0' in text
 True
@@ -18,9 +25,12 @@ True
 
 from __future__ import annotations
 
+import bisect
 import collections
 import functools
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
@@ -29,6 +39,33 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 LATENCY_BUCKETS_MS: tuple[float, ...] = (
     0.5, 1, 2, 3, 5, 7.5, 10, 15, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000
 )
+#: Every bound of ``prediction_latency_ms``, ``+Inf`` last (as ``prometheus_client`` completes them).
+_LATENCY_BOUNDS: tuple[float, ...] = (*LATENCY_BUCKETS_MS, float("inf"))
+
+
+@dataclass(slots=True)
+class _EndpointTally:
+    """One endpoint's requests since the last flush."""
+
+    requests: int = 0
+    errors: collections.Counter[int] = field(default_factory=collections.Counter)
+    latency_sum_ms: float = 0.0
+    latency_buckets: list[int] = field(default_factory=lambda: [0] * len(_LATENCY_BOUNDS))
+
+
+def add_observations(histogram: Any, bucket_counts: Sequence[int], total: float) -> None:
+    """Add observations to one histogram series in bulk: ``bucket_counts[i]`` fell in bucket ``i``, summing to ``total``.
+
+    The same series as one ``observe`` per observation (a test compares them), with one
+    write per touched bucket. ``prometheus_client`` has no public call for it: this writes
+    the series' sum and its per-bucket (not cumulative) values, the ones ``observe`` writes.
+    """
+    if not any(bucket_counts):
+        return
+    histogram._sum.inc(total)
+    for value, count in zip(histogram._buckets, bucket_counts, strict=True):
+        if count:
+            value.inc(count)
 
 
 class ServiceMetrics:
@@ -69,40 +106,53 @@ class ServiceMetrics:
         self.websocket_dropped = Counter(
             "websocket_messages_dropped", "Feed messages dropped because a client's queue was full", registry=registry
         )
-        # Children by label value, looked up once (``labels()`` costs more than the ``inc()``).
-        self._by_class: dict[str, Any] = {}
-        self._requests_by_endpoint: dict[str, Any] = {}
-        self._latency_by_endpoint: dict[str, Any] = {}
         self.log_dropped = Counter(
             "log_records_dropped", "Log records dropped because the log store stayed unreachable", ["log"],
             registry=registry,
         )
+        # What was observed since the last flush (scoring of batches counts from a worker thread).
+        self._lock = threading.Lock()
+        self._tallies: dict[str, _EndpointTally] = {}
+        self._by_class: collections.Counter[str] = collections.Counter()
 
     def observe_request(self, endpoint: str, *, status: int, seconds: float) -> None:
-        """One request to a prediction route: counted, and timed when it succeeded."""
-        requests = self._requests_by_endpoint.get(endpoint)
-        if requests is None:
-            self.declare_endpoints([endpoint])
-            requests = self._requests_by_endpoint[endpoint]
-        requests.inc()
-        if status >= 400:
-            self.errors.labels(endpoint=endpoint, status=str(status)).inc()
-        else:
-            self._latency_by_endpoint[endpoint].observe(seconds * 1000.0)
+        """One request to a prediction route: counted, and timed when it succeeded (exported at the next flush)."""
+        with self._lock:
+            tally = self._tallies.get(endpoint)
+            if tally is None:
+                tally = self._tallies[endpoint] = _EndpointTally()
+            tally.requests += 1
+            if status >= 400:
+                tally.errors[status] += 1
+            else:
+                milliseconds = seconds * 1000.0
+                tally.latency_sum_ms += milliseconds
+                tally.latency_buckets[bisect.bisect_left(_LATENCY_BOUNDS, milliseconds)] += 1
 
     def count_predictions(self, labels: Iterable[str]) -> None:
-        """Count scored flows by predicted class (one increment per class)."""
-        for label, count in collections.Counter(labels).items():
-            child = self._by_class.get(label)
-            if child is None:
-                child = self._by_class[label] = self.predictions.labels(label=label)
-            child.inc(count)
+        """Count scored flows by predicted class (exported at the next flush)."""
+        counts = collections.Counter(labels)
+        with self._lock:
+            self._by_class.update(counts)
+
+    def flush(self) -> None:
+        """Export everything observed since the last flush (thread-safe; cheap when nothing is pending)."""
+        with self._lock:
+            tallies, self._tallies = self._tallies, {}
+            by_class, self._by_class = self._by_class, collections.Counter()
+        for endpoint, tally in tallies.items():
+            self.requests.labels(endpoint=endpoint).inc(tally.requests)
+            for status, count in tally.errors.items():
+                self.errors.labels(endpoint=endpoint, status=str(status)).inc(count)
+            add_observations(self.latency_ms.labels(endpoint=endpoint), tally.latency_buckets, tally.latency_sum_ms)
+        for label, count in by_class.items():
+            self.predictions.labels(label=label).inc(count)
 
     def declare_endpoints(self, endpoints: Iterable[str]) -> None:
         """Export the request series of ``endpoints`` at zero before the first request."""
         for endpoint in endpoints:
-            self._requests_by_endpoint[endpoint] = self.requests.labels(endpoint=endpoint)
-            self._latency_by_endpoint[endpoint] = self.latency_ms.labels(endpoint=endpoint)
+            self.requests.labels(endpoint=endpoint)
+            self.latency_ms.labels(endpoint=endpoint)
 
 
 @functools.cache

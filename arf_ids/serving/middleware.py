@@ -1,4 +1,4 @@
-"""Plain ASGI middleware of the service: body limit, API key, prediction-request metrics.
+"""Plain ASGI middleware of the service: body limit, API key, prediction-request metrics, metrics flush.
 
 They wrap the service's own routes (not BentoML's ``/metrics`` and health routes, which
 stay open). Refusals use the service's error body (:mod:`arf_ids.serving.api`)::
@@ -7,7 +7,9 @@ stay open). Refusals use the service's error body (:mod:`arf_ids.serving.api`)::
                          endpoints={"/predict"}, metrics=service_metrics)
 
 :class:`DirectRoutes` sits in front of BentoML's whole app and hands the hot routes
-straight to the service's own app (``DirectRoutes(bentoml_app, direct=web, paths={"/predict"})``).
+straight to the service's own app (``DirectRoutes(bentoml_app, direct=web, paths={"/predict"})``);
+:class:`FlushBeforeScrape` exports the tallied request metrics before BentoML answers
+``GET /metrics``.
 """
 
 from __future__ import annotations
@@ -198,3 +200,25 @@ class RequestMetrics:
             await self.app(scope, receive, observed)
         finally:
             self.metrics().observe_request(scope["path"], status=status, seconds=time.perf_counter() - started)
+
+
+class FlushBeforeScrape:
+    """Calls ``flush`` before every request for ``path`` goes on to ``app`` (so a scrape sees every answered request).
+
+    >>> import asyncio
+    >>> async def bentoml_app(scope, receive, send): print("scraped", scope["path"])
+    >>> app = FlushBeforeScrape(bentoml_app, flush=lambda: print("flushed"))
+    >>> asyncio.run(app({"type": "http", "path": "/metrics"}, None, None))
+    flushed
+    scraped /metrics
+    """
+
+    def __init__(self, app: ASGIApp, *, flush: Callable[[], None], path: str = "/metrics") -> None:
+        self.app = app
+        self.flush = flush
+        self.path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == self.path:
+            self.flush()
+        await self.app(scope, receive, send)

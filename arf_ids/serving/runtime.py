@@ -49,6 +49,8 @@ PREDICTION_ROUTES = ("/predict", "/predict/batch")
 WEB_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
 #: Routes that take the larger batch body limit.
 BATCH_ROUTES = ("/predict/batch", "/label/batch")
+#: Longest the tallied request metrics wait before they are exported (a scrape of ``/metrics`` exports them at once).
+METRICS_FLUSH_SECONDS = 1.0
 #: Seconds after a model swap before :func:`freeze_heap` (requests holding the old model are done by then).
 HEAP_FREEZE_DELAY_SECONDS = 1.0
 
@@ -147,6 +149,7 @@ class ServiceRuntime:
             max_batch=service.max_batch, batch_workers=service.batch_workers,
         )
         self._poll_task: asyncio.Task[None] | None = None
+        self._flush_task: asyncio.Task[None] | None = None
         self.metrics.model_version.set(0)
         self.metrics.reload_count.set(0)
         self.metrics.declare_endpoints(PREDICTION_ROUTES)
@@ -167,16 +170,24 @@ class ServiceRuntime:
         self.prediction_log.start()
         self.label_log.start()
         self._poll_task = asyncio.create_task(self.poller.run(), name="registry-poller")
+        self._flush_task = asyncio.create_task(self._flush_metrics(), name="metrics-flush")
 
     async def stop(self) -> None:
-        """Stop polling, then commit every queued log record (the shutdown flush)."""
-        if self._poll_task is not None:
-            self._poll_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._poll_task
+        """Stop polling, export the tallied metrics, then commit every queued log record (the shutdown flush)."""
+        for task in (self._poll_task, self._flush_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self.metrics.flush()
         await asyncio.gather(asyncio.to_thread(self.prediction_log.close), asyncio.to_thread(self.label_log.close))
         if self._log_store is not None:
             self._log_store.close()
+
+    async def _flush_metrics(self) -> None:
+        while True:
+            await asyncio.sleep(METRICS_FLUSH_SECONDS)
+            self.metrics.flush()
 
     @property
     def ready(self) -> bool:
