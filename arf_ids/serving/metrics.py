@@ -54,7 +54,7 @@ class _EndpointTally:
 
 
 def add_observations(histogram: Any, bucket_counts: Sequence[int], total: float) -> None:
-    """Add observations to one histogram series in bulk: ``bucket_counts[i]`` fell in bucket ``i``, summing to ``total``.
+    """Add observations to one histogram series in bulk: ``bucket_counts[i]`` fell in bucket ``i``, their sum ``total``.
 
     The same series as one ``observe`` per observation (a test compares them), with one
     write per touched bucket. ``prometheus_client`` has no public call for it: this writes
