@@ -1,7 +1,7 @@
 """Plain ASGI middleware of the service: body limit, API key, prediction-request metrics, metrics flush.
 
-They wrap the service's own routes (not BentoML's ``/metrics`` and health routes, which
-stay open). Refusals use the service's error body (:mod:`arf_ids.serving.api`)::
+The first three wrap the service's own routes (not BentoML's ``/metrics`` and health
+routes, which stay open). Refusals use the service's error body (:mod:`arf_ids.serving.api`)::
 
     app = RequestMetrics(ApiKeyGuard(BodyLimit(app, limit=1 << 20), api_key="s3cret", protect=is_admin_path),
                          endpoints={"/predict"}, metrics=service_metrics)
