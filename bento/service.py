@@ -5,15 +5,16 @@
 
 Routes (JSON): ``POST /predict``, ``/predict/batch``, ``/label``, ``/label/batch``,
 ``/admin/reload``, ``/noop`` (parses a flow like ``/predict``, answers a constant: the
-benchmark's floor); ``GET /`` (status), ``/dashboard``, ``WS /ws`` (live feed); BentoML
-adds ``/metrics``, ``/healthz``, ``/livez`` and ``/readyz`` (503 until a model is loaded).
+benchmark's floor), ``/noop/turn`` (``/noop`` plus the wait for the next turn of the event
+loop that a batched ``/predict`` has); ``GET /`` (status), ``/dashboard``, ``WS /ws``
+(live feed); BentoML adds ``/metrics``, ``/healthz``, ``/livez`` and ``/readyz`` (503 until a model is loaded).
 Configuration: ``ARF_IDS_*`` environment variables (:class:`arf_ids.settings.Settings`).
 Loading, prediction and logging live in :mod:`arf_ids.serving`; this file only routes.
 One worker: the served model, the feed and the log queues live in its memory. The
 routes are plain async functions that read the worker's runtime directly: no class views
 (whose synchronous dependency costs a thread hop per request) and no FastAPI dependency
 (resolving one cost about a tenth of a ``/predict``). ``/predict``, ``/predict/batch`` and
-``/noop`` skip BentoML's per-request layers (``DirectRoutesService``).
+the no-op routes skip BentoML's per-request layers (``DirectRoutesService``).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ SETTINGS = Settings()
 #: BentoML's per-request OpenTelemetry span cost about a fifth of a /predict; the service's other routes skip it.
 TRACING_EXCLUDED = ("/predict", "/label", "/admin", "/ws", "/dashboard", "/$")
 #: The routes that carry the traffic skip BentoML's per-request layers altogether (see ``DirectRoutesService``).
-DIRECT_ROUTES = (*PREDICTION_ROUTES, "/noop")
+DIRECT_ROUTES = (*PREDICTION_ROUTES, "/noop", "/noop/turn")
 web = build_web_app(SETTINGS)
 #: What ``POST /noop`` answers.
 NOOP_ANSWER = b'{"status":"ok"}'
@@ -115,6 +116,17 @@ async def predict(request: Request) -> Response:
 async def noop(request: Request) -> Response:
     """The benchmark's floor: the same body, parsing and middleware as ``/predict``, no model, no log."""
     parse_body(FlowIn, await request.body())
+    return Response(NOOP_ANSWER, media_type=JSON)
+
+
+@web.post("/noop/turn", openapi_extra=openapi_body(FlowIn))
+async def noop_turn(request: Request) -> Response:
+    """``/noop``, plus a wait for the next turn of the event loop, as a ``/predict`` waits for its scoring turn."""
+    parse_body(FlowIn, await request.body())
+    loop = asyncio.get_running_loop()
+    turn = loop.create_future()
+    loop.call_soon(turn.set_result, None)
+    await turn
     return Response(NOOP_ANSWER, media_type=JSON)
 
 

@@ -7,8 +7,8 @@ Order of a run (both servers up, the load client a process of its own each run):
 3. memory: the worker's resident memory before and after ``memory_requests`` ``/predict``
    requests from 16 clients (before any batch request, whose large bodies would raise
    the high-water mark first and hide a slow growth);
-4. ``/noop`` and ``/predict`` of the service and ``/predict`` and ``/noop`` of the seed-style
-   app, with 16 clients and then 1, in ``http_rounds`` alternating rounds (each figure is
+4. ``/noop``, ``/noop/turn`` and ``/predict`` of the service and ``/predict`` and ``/noop``
+   of the seed-style app, with 16 clients and then 1, in ``http_rounds`` alternating rounds (each figure is
    its best round: on a shared machine a neighbour's burst only ever slows a run down);
    ``/predict/batch`` of the service, with the flows as columns (``batch``) and as one
    object each (``batch_flows``).
@@ -33,6 +33,8 @@ from arf_ids.bench.services import register_production, running_seed_app, runnin
 CLIENT_FLOWS = 2_000
 WARM_UP_REQUESTS = 3_000
 CONCURRENCIES = (16, 1)
+#: The service's single-flow routes by report key: ``/noop/turn`` is ``/noop`` plus the wait for a scoring turn.
+SERVICE_ROUTES = {"noop": "/noop", "noop_turn": "/noop/turn", "predict": "/predict"}
 #: ``/predict/batch`` in both body shapes; ``columns`` (the compact one) is the batch figure.
 BATCH_SHAPES: tuple[BatchShape, ...] = ("columns", "flows")
 
@@ -71,13 +73,13 @@ def http_bench(model: BenchModel, sizes: BenchSizes, *, work_dir: Path) -> dict[
         memory_run = _run(service.url, "/predict", features, clients=16, requests=sizes.memory_requests,
                           seconds=max(600.0, sizes.http_seconds))
         rss_after = worker_rss(service)
-        service_runs: dict[str, dict[str, Any]] = {"noop": {}, "predict": {}}
+        service_runs: dict[str, dict[str, Any]] = {route: {} for route in SERVICE_ROUTES}
         seed_runs: dict[str, dict[str, Any]] = {"noop": {}, "predict": {}}
         for _ in range(sizes.http_rounds):
             for clients in CONCURRENCIES:
-                for route in ("noop", "predict"):
+                for route, path in SERVICE_ROUTES.items():
                     _keep_best(service_runs[route], str(clients),
-                               _run(service.url, f"/{route}", features, clients=clients, **budget))
+                               _run(service.url, path, features, clients=clients, **budget))
                 for route in ("predict", "noop"):
                     _keep_best(seed_runs[route], str(clients),
                                _run(seed_url, f"/{route}", features, clients=clients, **budget))

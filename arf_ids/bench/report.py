@@ -149,6 +149,10 @@ def _ratio(value: float | None) -> str:
     return f"{value:,.2f}×" if value < 10 else f"{value:,.0f}×"
 
 
+#: The single-flow routes of the HTTP table, by report key (``noop_turn`` only the service has).
+HTTP_ROUTES = (("predict", "/predict"), ("noop", "/noop"), ("noop_turn", "/noop/turn"))
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows)]
 
@@ -194,9 +198,9 @@ def _single_md(single: Mapping[str, Any]) -> list[str]:
 def _http_md(http: Mapping[str, Any]) -> list[str]:
     rows = []
     for server, label in (("service", "service (BentoML)"), ("seed_app", "FastAPI + river app")):
-        for route in ("predict", "noop"):
-            for clients, run in http[server][route].items():
-                rows.append([label, f"/{route}", clients, _n(run["requests_per_second"]), _n(run["p50_ms"], 2),
+        for route, path in HTTP_ROUTES:
+            for clients, run in http[server].get(route, {}).items():
+                rows.append([label, path, clients, _n(run["requests_per_second"]), _n(run["p50_ms"], 2),
                              _n(run["p99_ms"], 2), str(run["errors"])])
     for key, shape in (("batch", "columns"), ("batch_flows", "flows")):
         batch = http["service"][key]
@@ -207,7 +211,22 @@ def _http_md(http: Mapping[str, Any]) -> list[str]:
             "", f"Closed-loop clients, each sending its next request when the last is answered; best of "
                 f"{http['rounds']} alternating rounds. The FastAPI + river app has no batch route (nor had the "
                 "seeds): its flows/s are its /predict req/s at 16 clients.",
+            *_turn_md(http["service"]),
             "", "## Memory", "", *_memory_md(http["memory"])]
+
+
+def _turn_md(service: Mapping[str, Any]) -> list[str]:
+    """Where a /predict's server time goes beyond /noop's, at 16 clients (1 / req/s: the server is the bottleneck)."""
+    runs = {route: service[route]["16"]["requests_per_second"] for route in ("noop", "noop_turn", "predict")
+            if "16" in service.get(route, {})}
+    if len(runs) < 3:
+        return []
+    us = {route: 1e6 / rate for route, rate in runs.items()}
+    return ["", f"Server time per request at 16 clients (1 / req/s): /noop {us['noop']:.1f} µs, /noop/turn "
+                f"{us['noop_turn']:.1f} µs, /predict {us['predict']:.1f} µs. /noop/turn is /noop plus the wait for "
+                f"the next turn of the event loop that a batched /predict has: of /predict's "
+                f"{us['predict'] - us['noop']:.1f} µs over /noop, that wait is {us['noop_turn'] - us['noop']:.1f} µs "
+                f"and scoring, logging and request metrics the other {us['predict'] - us['noop_turn']:.1f} µs."]
 
 
 def _learning_md(learning: Mapping[str, Any]) -> list[str]:
