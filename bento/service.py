@@ -7,7 +7,8 @@ Routes (JSON): ``POST /predict``, ``/predict/batch``, ``/label``, ``/label/batch
 ``/admin/reload``, ``/noop`` (parses a flow like ``/predict``, answers a constant: the
 benchmark's floor), ``/noop/turn`` (``/noop`` plus the wait for the next turn of the event
 loop that a batched ``/predict`` has); ``GET /`` (status), ``/dashboard``, ``WS /ws``
-(live feed); BentoML adds ``/metrics``, ``/healthz``, ``/livez`` and ``/readyz`` (503 until a model is loaded).
+(live feed); BentoML adds ``/metrics``, ``/healthz``, ``/livez`` and ``/readyz`` (503
+until a model is loaded).
 Configuration: ``ARF_IDS_*`` environment variables (:class:`arf_ids.settings.Settings`).
 Loading, prediction and logging live in :mod:`arf_ids.serving`; this file only routes.
 One worker: the served model, the feed and the log queues live in its memory. The

@@ -8,8 +8,9 @@ Order of a run (both servers up, the load client a process of its own each run):
    requests from 16 clients (before any batch request, whose large bodies would raise
    the high-water mark first and hide a slow growth);
 4. ``/noop``, ``/noop/turn`` and ``/predict`` of the service and ``/predict`` and ``/noop``
-   of the seed-style app, with 16 clients and then 1, in ``http_rounds`` alternating rounds (each figure is
-   its best round: on a shared machine a neighbour's burst only ever slows a run down);
+   of the seed-style app, with 16 clients and then 1, in ``http_rounds`` alternating
+   rounds (each figure is its best round: on a shared machine a neighbour's burst only
+   ever slows a run down);
    ``/predict/batch`` of the service, with the flows as columns (``batch``) and as one
    object each (``batch_flows``).
 
