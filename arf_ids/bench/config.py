@@ -18,6 +18,9 @@ from arf_ids.core.lineage import LineageConfig
 SECTIONS: tuple[str, ...] = ("scoring", "single", "learning", "lineage", "drift", "http")
 #: The sections that need no server.
 IN_PROCESS_SECTIONS: tuple[str, ...] = tuple(section for section in SECTIONS if section != "http")
+#: The single-flow HTTP routes by report key; ``/noop/turn`` (``/noop`` plus the wait for a scoring turn) is the
+#: service's alone, the seed-style app has the other two.
+HTTP_ROUTES: dict[str, str] = {"predict": "/predict", "noop": "/noop", "noop_turn": "/noop/turn"}
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from arf_ids.bench.config import BenchSizes
+from arf_ids.bench.config import HTTP_ROUTES, BenchSizes
 from arf_ids.bench.fixtures import BenchModel
 from arf_ids.bench.loadgen import BatchShape, LoadRun, LoadSpec, run_in_subprocess
 from arf_ids.bench.services import register_production, running_seed_app, running_service, total_rss, worker_rss
@@ -34,8 +34,6 @@ from arf_ids.bench.services import register_production, running_seed_app, runnin
 CLIENT_FLOWS = 2_000
 WARM_UP_REQUESTS = 3_000
 CONCURRENCIES = (16, 1)
-#: The service's single-flow routes by report key: ``/noop/turn`` is ``/noop`` plus the wait for a scoring turn.
-SERVICE_ROUTES = {"noop": "/noop", "noop_turn": "/noop/turn", "predict": "/predict"}
 #: ``/predict/batch`` in both body shapes; ``columns`` (the compact one) is the batch figure.
 BATCH_SHAPES: tuple[BatchShape, ...] = ("columns", "flows")
 
@@ -74,16 +72,14 @@ def http_bench(model: BenchModel, sizes: BenchSizes, *, work_dir: Path) -> dict[
         memory_run = _run(service.url, "/predict", features, clients=16, requests=sizes.memory_requests,
                           seconds=max(600.0, sizes.http_seconds))
         rss_after = worker_rss(service)
-        service_runs: dict[str, dict[str, Any]] = {route: {} for route in SERVICE_ROUTES}
-        seed_runs: dict[str, dict[str, Any]] = {"noop": {}, "predict": {}}
+        service_runs: dict[str, dict[str, Any]] = {route: {} for route in ("noop", "noop_turn", "predict")}
+        seed_runs: dict[str, dict[str, Any]] = {route: {} for route in ("predict", "noop")}
         for _ in range(sizes.http_rounds):
             for clients in CONCURRENCIES:
-                for route, path in SERVICE_ROUTES.items():
-                    _keep_best(service_runs[route], str(clients),
-                               _run(service.url, path, features, clients=clients, **budget))
-                for route in ("predict", "noop"):
-                    _keep_best(seed_runs[route], str(clients),
-                               _run(seed_url, f"/{route}", features, clients=clients, **budget))
+                for url, runs in ((service.url, service_runs), (seed_url, seed_runs)):
+                    for route in runs:
+                        _keep_best(runs[route], str(clients),
+                                   _run(url, HTTP_ROUTES[route], features, clients=clients, **budget))
         batches = {
             shape: _run(service.url, "/predict/batch", features, clients=1, requests=sizes.http_batch_requests,
                         seconds=max(120.0, sizes.http_seconds), flows_per_request=sizes.http_batch_flows,

@@ -24,6 +24,8 @@ from typing import Any, Literal
 
 import psutil
 
+from arf_ids.bench.config import HTTP_ROUTES
+
 #: Libraries whose versions the report states.
 LIBRARIES = ("arf-ids", "river", "numpy", "numba", "scikit-learn", "bentoml", "fastapi", "uvicorn", "pydantic",
              "aiohttp")
@@ -149,10 +151,6 @@ def _ratio(value: float | None) -> str:
     return f"{value:,.2f}×" if value < 10 else f"{value:,.0f}×"
 
 
-#: The single-flow routes of the HTTP table, by report key (``noop_turn`` only the service has).
-HTTP_ROUTES = (("predict", "/predict"), ("noop", "/noop"), ("noop_turn", "/noop/turn"))
-
-
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows)]
 
@@ -198,7 +196,7 @@ def _single_md(single: Mapping[str, Any]) -> list[str]:
 def _http_md(http: Mapping[str, Any]) -> list[str]:
     rows = []
     for server, label in (("service", "service (BentoML)"), ("seed_app", "FastAPI + river app")):
-        for route, path in HTTP_ROUTES:
+        for route, path in HTTP_ROUTES.items():
             for clients, run in http[server].get(route, {}).items():
                 rows.append([label, path, clients, _n(run["requests_per_second"]), _n(run["p50_ms"], 2),
                              _n(run["p99_ms"], 2), str(run["errors"])])
