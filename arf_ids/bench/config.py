@@ -74,7 +74,7 @@ class BenchSizes:
             stationary_samples=1_000_000,
             http_requests=20_000,
             http_seconds=15.0,
-            http_rounds=2,
+            http_rounds=3,
             http_batch_flows=10_000,
             http_batch_requests=5,
             memory_requests=100_000,

@@ -131,9 +131,8 @@ class ServiceMetrics:
 
     def count_predictions(self, labels: Iterable[str]) -> None:
         """Count scored flows by predicted class (exported at the next flush)."""
-        counts = collections.Counter(labels)
         with self._lock:
-            self._by_class.update(counts)
+            self._by_class.update(labels)
 
     def flush(self) -> None:
         """Export everything observed since the last flush (thread-safe; cheap when nothing is pending)."""
