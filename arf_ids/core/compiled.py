@@ -1165,7 +1165,7 @@ class CompiledModel:
         matrix = self._matrix(X)
         n = matrix.shape[0]
         out = _outputs(n, len(self._names))
-        chunks = _row_chunks(n, workers) if workers > 1 else [(0, n)]
+        chunks = _row_chunks(n, workers)
         if len(chunks) == 1:
             bad = [self._score(matrix, out)]
         else:
