@@ -5,8 +5,7 @@
 
 Routes (JSON): ``POST /predict``, ``/predict/batch``, ``/label``, ``/label/batch``,
 ``/admin/reload``, ``/noop`` (parses a flow like ``/predict``, answers a constant: the
-benchmark's floor), ``/noop/turn`` (``/noop`` plus the wait for the next turn of the event
-loop that a batched ``/predict`` has); ``GET /`` (status), ``/dashboard``, ``WS /ws``
+benchmark's floor); ``GET /`` (status), ``/dashboard``, ``WS /ws``
 (live feed); BentoML adds ``/metrics``, ``/healthz``, ``/livez`` and ``/readyz`` (503
 until a model is loaded).
 Configuration: ``ARF_IDS_*`` environment variables (:class:`arf_ids.settings.Settings`).
@@ -52,7 +51,7 @@ SETTINGS = Settings()
 #: BentoML's per-request OpenTelemetry span cost about a fifth of a /predict; the service's other routes skip it.
 TRACING_EXCLUDED = ("/predict", "/label", "/admin", "/ws", "/dashboard", "/$")
 #: The routes that carry the traffic skip BentoML's per-request layers altogether (see ``DirectRoutesService``).
-DIRECT_ROUTES = (*PREDICTION_ROUTES, "/noop", "/noop/turn")
+DIRECT_ROUTES = (*PREDICTION_ROUTES, "/noop")
 web = build_web_app(SETTINGS)
 #: What ``POST /noop`` answers.
 NOOP_ANSWER = b'{"status":"ok"}'
@@ -110,24 +109,13 @@ def runtime() -> ServiceRuntime:
 async def predict(request: Request) -> Response:
     """Classify one flow."""
     flow = parse_body(FlowIn, await request.body())
-    return Response(await runtime().scorer.predict_json(flow), media_type=JSON)
+    return Response(runtime().scorer.predict_json(flow), media_type=JSON)
 
 
 @web.post("/noop", openapi_extra=openapi_body(FlowIn))
 async def noop(request: Request) -> Response:
     """The benchmark's floor: the same body, parsing and middleware as ``/predict``, no model, no log."""
     parse_body(FlowIn, await request.body())
-    return Response(NOOP_ANSWER, media_type=JSON)
-
-
-@web.post("/noop/turn", openapi_extra=openapi_body(FlowIn))
-async def noop_turn(request: Request) -> Response:
-    """``/noop``, plus a wait for the next turn of the event loop, as a ``/predict`` waits for its scoring turn."""
-    parse_body(FlowIn, await request.body())
-    loop = asyncio.get_running_loop()
-    turn = loop.create_future()
-    loop.call_soon(turn.set_result, None)
-    await turn
     return Response(NOOP_ANSWER, media_type=JSON)
 
 

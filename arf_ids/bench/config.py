@@ -18,9 +18,8 @@ from arf_ids.core.lineage import LineageConfig
 SECTIONS: tuple[str, ...] = ("scoring", "single", "learning", "lineage", "drift", "http")
 #: The sections that need no server.
 IN_PROCESS_SECTIONS: tuple[str, ...] = tuple(section for section in SECTIONS if section != "http")
-#: The single-flow HTTP routes by report key; ``/noop/turn`` (``/noop`` plus the wait for a scoring turn) is the
-#: service's alone, the seed-style app has the other two.
-HTTP_ROUTES: dict[str, str] = {"predict": "/predict", "noop": "/noop", "noop_turn": "/noop/turn"}
+#: The single-flow HTTP routes by report key, on the service and on the seed-style app alike.
+HTTP_ROUTES: dict[str, str] = {"predict": "/predict", "noop": "/noop"}
 
 
 @dataclass(frozen=True)
@@ -72,9 +71,9 @@ class BenchSizes:
             lineage_drift_samples=LineageConfig().max_drift_samples,
             drift_seeds=20,
             stationary_samples=1_000_000,
-            http_requests=20_000,
+            http_requests=12_000,
             http_seconds=15.0,
-            http_rounds=3,
+            http_rounds=6,
             http_batch_flows=10_000,
             http_batch_requests=5,
             memory_requests=100_000,

@@ -7,7 +7,7 @@ Order of a run (both servers up, the load client a process of its own each run):
 3. memory: the worker's resident memory before and after ``memory_requests`` ``/predict``
    requests from 16 clients (before any batch request, whose large bodies would raise
    the high-water mark first and hide a slow growth);
-4. ``/noop``, ``/noop/turn`` and ``/predict`` of the service and ``/predict`` and ``/noop``
+4. ``/noop`` and ``/predict`` of the service and ``/predict`` and ``/noop``
    of the seed-style app, with 16 clients and then 1, in ``http_rounds`` alternating
    rounds (each figure is its best round: on a shared machine a neighbour's burst only
    ever slows a run down);
@@ -72,7 +72,7 @@ def http_bench(model: BenchModel, sizes: BenchSizes, *, work_dir: Path) -> dict[
         memory_run = _run(service.url, "/predict", features, clients=16, requests=sizes.memory_requests,
                           seconds=max(600.0, sizes.http_seconds))
         rss_after = worker_rss(service)
-        service_runs: dict[str, dict[str, Any]] = {route: {} for route in ("noop", "noop_turn", "predict")}
+        service_runs: dict[str, dict[str, Any]] = {route: {} for route in ("noop", "predict")}
         seed_runs: dict[str, dict[str, Any]] = {route: {} for route in ("predict", "noop")}
         for _ in range(sizes.http_rounds):
             for clients in CONCURRENCIES:

@@ -209,22 +209,20 @@ def _http_md(http: Mapping[str, Any]) -> list[str]:
             "", f"Closed-loop clients, each sending its next request when the last is answered; best of "
                 f"{http['rounds']} alternating rounds. The FastAPI + river app has no batch route (nor had the "
                 "seeds): its flows/s are its /predict req/s at 16 clients.",
-            *_turn_md(http["service"]),
+            *_gap_md(http["service"]),
             "", "## Memory", "", *_memory_md(http["memory"])]
 
 
-def _turn_md(service: Mapping[str, Any]) -> list[str]:
-    """Where a /predict's server time goes beyond /noop's, at 16 clients (1 / req/s: the server is the bottleneck)."""
-    runs = {route: service[route]["16"]["requests_per_second"] for route in ("noop", "noop_turn", "predict")
+def _gap_md(service: Mapping[str, Any]) -> list[str]:
+    """A /predict's server time beyond /noop's, at 16 clients (1 / req/s: the server is the bottleneck)."""
+    runs = {route: service[route]["16"]["requests_per_second"] for route in ("noop", "predict")
             if "16" in service.get(route, {})}
-    if len(runs) < 3:
+    if len(runs) < 2:
         return []
     us = {route: 1e6 / rate for route, rate in runs.items()}
-    return ["", f"Server time per request at 16 clients (1 / req/s): /noop {us['noop']:.1f} µs, /noop/turn "
-                f"{us['noop_turn']:.1f} µs, /predict {us['predict']:.1f} µs. /noop/turn is /noop plus the wait for "
-                f"the next turn of the event loop that a batched /predict has: of /predict's "
-                f"{us['predict'] - us['noop']:.1f} µs over /noop, that wait is {us['noop_turn'] - us['noop']:.1f} µs "
-                f"and scoring, logging and request metrics the other {us['predict'] - us['noop_turn']:.1f} µs."]
+    return ["", f"Server time per request at 16 clients (1 / req/s): /noop {us['noop']:.1f} µs, /predict "
+                f"{us['predict']:.1f} µs; the {us['predict'] - us['noop']:.1f} µs between them are the vector, "
+                f"the vote, the answer, the log record and the request metrics of a /predict."]
 
 
 def _learning_md(learning: Mapping[str, Any]) -> list[str]:

@@ -563,6 +563,69 @@ def _confident_votes(
     return -1
 
 
+#: ``_vote_one``'s int array opens with where each float table ends, where each int table ends, then three settings.
+_FLOAT_TABLES = 13
+_INT_TABLES = 7
+_HEADER = _FLOAT_TABLES + _INT_TABLES + 3
+
+
+@numba.njit(cache=True)
+def _vote_one(
+    x: FloatArray, logs: FloatArray, floats: FloatArray, ints: IntArray, leaf_votes: NDArray[np.bool_]
+) -> tuple[int, int, float, int]:  # pragma: no cover - compiled
+    """``_confident_votes`` of one raw flow ``x`` (``logs = log1p(|x|)``) on the tables :func:`_one_flow_tables` packed.
+
+    Returns the row that is not finite (-1: none; else 0), the best class column, its
+    confidence and the trees used. Five arguments instead of the kernel's thirty-one: for
+    one flow, passing them is a large share of the call. It keeps the GIL: it runs on the
+    event loop, and releasing the GIL for a few microseconds lets another thread (the log
+    writer's) take it in the middle of a request.
+    """
+    f, i = ints[:_FLOAT_TABLES], ints[_FLOAT_TABLES : _FLOAT_TABLES + _INT_TABLES]
+    n_classes, max_entries, min_confident_trees = ints[_HEADER - 3], ints[_HEADER - 2], ints[_HEADER - 1]
+    probabilities = np.empty((1, n_classes))
+    confidences = np.empty(1)
+    trees_used = np.empty(1, dtype=np.int64)
+    best = np.empty(1, dtype=np.int64)
+    bad = _confident_votes(
+        x.reshape(1, -1), logs.reshape(1, -1), floats[f[9] : f[10]], floats[f[10] : f[11]], True,
+        floats[f[11]], min_confident_trees,
+        ints[_HEADER : i[0]].view(np.uint64), ints[i[0] : i[1]].view(np.uint64), ints[i[1] : i[2]].view(np.uint64),
+        floats[: f[0]], ints[i[2] : i[3]], ints[i[3] : i[4]].reshape((-1, 3)), floats[f[0] : f[1]],
+        floats[f[1] : f[2]].reshape((-1, n_classes)), floats[f[2] : f[3]], leaf_votes,
+        ints[i[4] : i[5]].reshape((-1, 3)), floats[f[3] : f[4]], floats[f[4] : f[5]], floats[f[5] : f[6]],
+        ints[i[5] : i[6]], floats[f[6] : f[7]].reshape((-1, 3)), floats[f[7] : f[8]], floats[f[8] : f[9]],
+        max_entries, floats[f[11] + 1], probabilities, confidences, trees_used, best,
+    )
+    return bad, best[0], confidences[0], trees_used[0]
+
+
+def _one_flow_tables(
+    forest: CompiledForest, means: FloatArray, stds: FloatArray, entropy_threshold: float, min_confident_trees: int
+) -> tuple[FloatArray, IntArray, NDArray[np.bool_]]:
+    """What ``_vote_one`` reads: every float table and setting in one array, every int table in one, the votes."""
+    float_tables = [
+        forest.walk_threshold, forest.leaf_bound, forest.leaf_probability, forest.leaf_entropy, forest.entry_prior,
+        forest.entry_constant, forest.entry_headroom, forest.term_stats, forest.term_mean, forest.term_weight,
+        means, stds, np.array([entropy_threshold, _SQUARE]),
+    ]
+    int_tables = [
+        forest.walk_root.view(np.int64), forest.walk_depth.view(np.int64), forest.walk_node.view(np.int64),
+        forest.walk_leaf, forest.leaf_index, forest.entry_index, forest.term_feature,
+    ]
+    header = [
+        *np.cumsum([table.size for table in float_tables]),
+        *(_HEADER + np.cumsum([table.size for table in int_tables])),
+        forest.leaf_probability.shape[1], forest.max_entries, min_confident_trees,
+    ]
+    floats = np.concatenate([np.ravel(table).astype(np.float64) for table in float_tables])
+    ints = np.concatenate([np.array(header, dtype=np.int64), *(np.ravel(table) for table in int_tables)])
+    votes = np.ascontiguousarray(forest.leaf_votes)
+    for array in (floats, ints, votes):
+        array.setflags(write=False)
+    return floats, ints, votes
+
+
 @numba.njit(cache=True, nogil=True)
 def _member_distributions(
     X: FloatArray,
@@ -1070,6 +1133,7 @@ class CompiledModel:
     min_confident_trees: int
     _scaling: tuple[FloatArray, FloatArray] = field(init=False, repr=False)
     _names: NDArray[np.str_] = field(init=False, repr=False)
+    _one_flow: tuple[FloatArray, IntArray, NDArray[np.bool_]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         means, stds = np.array(self.scaler.means, dtype=np.float64), np.array(self.scaler.stds, dtype=np.float64)
@@ -1078,6 +1142,8 @@ class CompiledModel:
             array.setflags(write=False)
         object.__setattr__(self, "_scaling", (means, stds))
         object.__setattr__(self, "_names", names)
+        object.__setattr__(self, "_one_flow", _one_flow_tables(
+            self.forest, means, stds, self.entropy_threshold, self.min_confident_trees))
 
     @classmethod
     def from_bundle(cls, bundle: ModelBundle) -> CompiledModel:
@@ -1155,6 +1221,23 @@ class CompiledModel:
             probabilities=dict(zip(classes, probabilities[0].tolist(), strict=True)),
         )
 
+    def vote_one(self, vector: FloatArray) -> tuple[int, float, int]:
+        """One flow's class index (in ``classes``), confidence and trees used: ``predict_matrix``'s answer, to the bit.
+
+        The service's per-request path. ``vector`` is a float64 vector in the schema's order,
+        as :meth:`FlowSchema.vector` gives it; a value that is not finite raises
+        :class:`~arf_ids.core.errors.InvalidFlowError` naming its feature.
+        """
+        if vector.shape != (len(self.schema),) or vector.dtype != np.float64:
+            raise InvalidFlowError(None, f"expected a float64 vector of {len(self.schema)} values, not {vector.shape}")
+        vector = np.ascontiguousarray(vector)
+        logs = np.abs(vector)
+        np.log1p(logs, out=logs)
+        bad, best, confidence, trees_used = _vote_one(vector, logs, *self._one_flow)
+        if bad >= 0:
+            validated_matrix(vector.reshape(1, -1), self.schema)  # raises, naming the value that is not finite
+        return best, confidence, trees_used
+
     def predict_matrix(self, X: np.ndarray, *, workers: int = 1) -> PredictionBatch:
         """Confident vote on each row of a raw ``(n, n_features)`` matrix in schema order.
 
@@ -1193,6 +1276,7 @@ class CompiledModel:
     def warm_up(self) -> None:
         """Compile the kernels now (or load them from numba's cache), so no request pays for it."""
         self.predict_matrix(np.zeros((1, len(self.schema))))
+        self.vote_one(np.zeros(len(self.schema)))
 
 
 __all__ = ["AGREEMENT", "RIVER_VERSION", "CompiledForest", "CompiledModel", "UnsupportedModelError"]

@@ -175,6 +175,21 @@ def _websocket_denial(send: Send) -> Send:
     return deny
 
 
+class _StatusSpy:
+    """``send``, noting the response's status on the way (a plain call that returns ``send``'s awaitable)."""
+
+    __slots__ = ("send", "status")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.status = 500
+
+    def __call__(self, message: Message) -> Any:
+        if message["type"] == "http.response.start":
+            self.status = int(message["status"])
+        return self.send(message)
+
+
 class RequestMetrics:
     """Counts and times every request to ``endpoints``, whatever answers it (route or middleware)."""
 
@@ -188,18 +203,11 @@ class RequestMetrics:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
-
-        async def observed(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
+        spy = _StatusSpy(send)
         try:
-            await self.app(scope, receive, observed)
+            await self.app(scope, receive, spy)
         finally:
-            self.metrics().observe_request(scope["path"], status=status, seconds=time.perf_counter() - started)
+            self.metrics().observe_request(scope["path"], status=spy.status, seconds=time.perf_counter() - started)
 
 
 class FlushBeforeScrape:

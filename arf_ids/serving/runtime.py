@@ -173,12 +173,13 @@ class ServiceRuntime:
         self._flush_task = asyncio.create_task(self._flush_metrics(), name="metrics-flush")
 
     async def stop(self) -> None:
-        """Stop polling, export the tallied metrics, then commit every queued log record (the shutdown flush)."""
+        """Stop polling, queue the last answered flows, export the tallied metrics, then commit every queued record."""
         for task in (self._poll_task, self._flush_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        self.scorer.record_answered()
         self.metrics.flush()
         await asyncio.gather(asyncio.to_thread(self.prediction_log.close), asyncio.to_thread(self.label_log.close))
         if self._log_store is not None:

@@ -4,8 +4,9 @@
 against that model's schema before scoring anything (a bad request logs nothing), scores
 with the confident-tree vote of the model's compiled form (built when it was loaded),
 hands the predictions to the batched log writer as one chunk of columns and, when
-someone watches the live feed, the messages to it. ``/predict`` requests that arrive
-together are scored together (:meth:`FlowScorer.predict_json`). Batches are scored by
+someone watches the live feed, the messages to it. A ``/predict`` flow is scored and
+answered at once; the flows answered in one turn of the event loop are logged as one
+chunk and counted once at its end (:meth:`FlowScorer.predict_json`). Batches are scored by
 :meth:`FlowScorer.score_batch`, which blocks and belongs in a worker thread (a large
 batch may fan out to ``batch_workers`` threads, same answers); :meth:`FlowScorer.publish`
 then runs on the event loop. The feed messages are::
@@ -22,6 +23,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii as json_string  # what json.dumps does with a str
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -44,14 +46,15 @@ from arf_ids.serving.logwriter import BatchedWriter
 from arf_ids.serving.metrics import ServiceMetrics
 
 
-class _WaitingFlow(NamedTuple):
-    """A validated flow waiting for the next scoring turn, and the future its request awaits."""
+class _AnsweredFlow(NamedTuple):
+    """A ``/predict`` flow answered in this turn of the event loop, to be logged and counted at its end."""
 
     flow_id: str
     vector: np.ndarray
     model: ServedModel
-    started: float
-    answer: asyncio.Future[bytes]
+    label: str
+    confidence: float
+    trees_used: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,12 +103,13 @@ def prediction_json(flow_id: str, label: str, confidence: float, trees_used: int
                     latency_ms: float) -> bytes:
     """One ``/predict`` answer, :class:`~arf_ids.serving.api.PredictionOut`, as compact JSON (its fields in order).
 
-    Formatted directly: the answer of every ``/predict`` request, made without a dict or a serialiser.
+    Formatted directly: the answer of every ``/predict`` request, made without a dict or a serialiser
+    (strings as ``json.dumps`` writes them).
 
     >>> json.loads(prediction_json('f"1', "DoS", 0.75, 7, 3, 0.5))
     {'flow_id': 'f"1', 'prediction': 'DoS', 'confidence': 0.75, 'trees_used': 7, 'model_version': 3, 'latency_ms': 0.5}
     """
-    return (f'{{"flow_id":{json.dumps(flow_id)},"prediction":{json.dumps(label)},"confidence":{confidence!r},'
+    return (f'{{"flow_id":{json_string(flow_id)},"prediction":{json_string(label)},"confidence":{confidence!r},'
             f'"trees_used":{trees_used},"model_version":{model_version},"latency_ms":{latency_ms!r}}}').encode()
 
 
@@ -135,7 +139,7 @@ class FlowScorer:
         self.metrics = metrics
         self.max_batch = max_batch
         self.batch_workers = batch_workers
-        self._waiting: list[_WaitingFlow] = []  # flows of /predict requests waiting for this loop turn's scoring
+        self._answered: list[_AnsweredFlow] = []  # /predict flows answered in this loop turn, not yet logged
 
     def served(self) -> ServedModel:
         """The model for this request; 503 until one is loaded."""
@@ -144,63 +148,48 @@ class FlowScorer:
             raise ServiceError(503, "no model loaded yet: the registry and the local copy have none to serve")
         return model
 
-    async def predict_json(self, flow: FlowIn) -> bytes:
-        """Score one flow, together with the other flows waiting on this event loop (adaptive batching).
+    def predict_json(self, flow: FlowIn) -> bytes:
+        """Score one flow; the answer, :class:`~arf_ids.serving.api.PredictionOut`, as JSON.
 
-        Returns the answer, :class:`~arf_ids.serving.api.PredictionOut`, as JSON (serialised
-        from a plain dict, without a model instance per answer).
-
-        The flow is validated at once (a bad one is refused alone); then it joins the flows
-        that arrived in the same turn of the event loop, and they are scored as one matrix,
-        logged as one chunk and counted once. Under concurrent load this spares the
-        per-call overhead and the cache misses of walking the forest flow by flow; alone, a
-        flow waits for no one. The answers are those of scoring it by itself.
+        The flow is validated (a bad one raises and is not logged) and scored at once by the
+        compiled model's one-flow vote. Its log record waits for the end of this turn of the
+        event loop (:meth:`record_answered`, a callback scheduled by the turn's first flow),
+        where the turn's flows are logged as one chunk and counted once: under concurrent
+        load that spares a log chunk per request. The record is queued microseconds after
+        the answer, on the same thread, before any later request's; the runtime records
+        what is left before it closes the log.
         """
         started = time.perf_counter()
         model = self.served()
         try:
-            vector = model.bundle.schema.vector(flow.features)
+            vector = model.bundle.schema.vector(flow.features, numbers_checked=True)
         except InvalidFlowError as error:
             raise invalid_flow(error) from None
-        loop = asyncio.get_running_loop()
-        answer: asyncio.Future[bytes] = loop.create_future()
-        self._waiting.append(_WaitingFlow(flow.flow_id, vector, model, started, answer))
-        if len(self._waiting) == 1:
-            loop.call_soon(self._score_waiting)
-        return await answer
+        best, confidence, trees_used = model.compiled.vote_one(vector)
+        label = model.compiled.classes[best]
+        self._answered.append(_AnsweredFlow(flow.flow_id, vector, model, label, confidence, trees_used))
+        if len(self._answered) == 1:
+            asyncio.get_running_loop().call_soon(self.record_answered)
+        return prediction_json(flow.flow_id, label, confidence, trees_used, model.version,
+                               (time.perf_counter() - started) * 1000.0)
 
-    def _score_waiting(self) -> None:
-        """Score every waiting flow, one matrix per served model (normally one), and answer each."""
-        waiting, self._waiting = self._waiting, []
-        by_model: dict[int, list[_WaitingFlow]] = {}
-        for item in waiting:
+    def record_answered(self) -> None:
+        """Log and count the ``/predict`` flows answered since the last call: a chunk per model (normally one)."""
+        answered, self._answered = self._answered, []
+        by_model: dict[int, list[_AnsweredFlow]] = {}
+        for item in answered:
             by_model.setdefault(id(item.model), []).append(item)
         for group in by_model.values():
-            try:
-                self._score_group(group)
-            except Exception as error:  # answer every waiting request, never leave one hanging
-                for item in group:
-                    if not item.answer.done():
-                        item.answer.set_exception(error)
-
-    def _score_group(self, group: list[_WaitingFlow]) -> None:
-        model = group[0].model
-        flow_ids = [item.flow_id for item in group]
-        matrix = np.concatenate([item.vector for item in group]).reshape(len(group), -1)
-        scored = model.compiled.predict_matrix(matrix)
-        labels = scored.labels.tolist()
-        confidences = scored.confidences.tolist()
-        trees_used = scored.trees_used.tolist()
-        answered = time.perf_counter()
-        self._log(model, flow_ids, matrix, labels, scored.confidences, scored.trees_used)
-        self.metrics.count_predictions(labels)
-        if self.feed.connections:
-            self.publish(self._messages(model, flow_ids, labels, confidences))
-        version = model.version
-        for item, label, confidence, trees in zip(group, labels, confidences, trees_used, strict=True):
-            if not item.answer.done():  # a request cancelled while it waited needs no answer
-                latency_ms = (answered - item.started) * 1000.0
-                item.answer.set_result(prediction_json(item.flow_id, label, confidence, trees, version, latency_ms))
+            model = group[0].model
+            flow_ids = [item.flow_id for item in group]
+            labels = [item.label for item in group]
+            confidences = [item.confidence for item in group]
+            matrix = np.concatenate([item.vector for item in group]).reshape(len(group), -1)
+            self._log(model, flow_ids, matrix, labels, np.array(confidences),
+                      np.array([item.trees_used for item in group], dtype=np.int64))
+            self.metrics.count_predictions(labels)
+            if self.feed.connections:
+                self.publish(self._messages(model, flow_ids, labels, confidences))
 
     def score_batch(self, batch: BatchIn) -> ScoredBatch:
         """Validate and score a batch (either shape) as one matrix (blocking: run it in a worker thread)."""

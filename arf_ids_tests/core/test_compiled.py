@@ -119,6 +119,15 @@ def assert_same_batch(bundle: ModelBundle, compiled: CompiledModel, X: np.ndarra
     np.testing.assert_allclose(got.confidences, expected.confidences, rtol=0, atol=AGREEMENT)
 
 
+def assert_one_flow_vote_is_the_batch_vote(compiled: CompiledModel, X: np.ndarray) -> None:
+    """``vote_one`` (the service's per-request path) answers every flow as ``predict_matrix`` does, to the bit."""
+    batch = compiled.predict_matrix(X)
+    for i, flow in enumerate(X):
+        best, confidence, trees_used = compiled.vote_one(np.array(flow))
+        assert (compiled.classes[best], confidence, trees_used) == (
+            batch.labels[i], batch.confidences[i], batch.trees_used[i]), f"row {i}"
+
+
 def assert_exact_everywhere(bundle: ModelBundle, X: np.ndarray) -> CompiledModel:
     """All the comparisons, on raw flows ``X``; returns the compiled model."""
     compiled = bundle.compile()
@@ -126,6 +135,7 @@ def assert_exact_everywhere(bundle: ModelBundle, X: np.ndarray) -> CompiledModel
     assert_members_match_river(compiled.forest, bundle.arf, scaled)
     assert_river_weighted_vote(compiled.forest, bundle.arf, scaled[:200])
     assert_same_batch(bundle, compiled, X)
+    assert_one_flow_vote_is_the_batch_vote(compiled, X)
     for flow in X[:20]:
         expected = bundle.predict_one(dict(zip(bundle.schema.features, flow.tolist(), strict=True)))
         got = compiled.predict_one(dict(zip(bundle.schema.features, flow.tolist(), strict=True)))
@@ -516,6 +526,17 @@ def test_compiled_model_validates_like_the_bundle_and_is_immutable(seeded: tuple
         with pytest.raises(InvalidFlowError) as got:
             compiled.predict_matrix(bad_matrix)
         assert str(got.value) == str(expected.value)
+    for row, column in ((0, 4), (1, 0), (2, len(DEFAULT_SCHEMA) - 1)):
+        vector = X[row].copy()
+        vector[column] = (np.nan, np.inf, -np.inf)[row]
+        with pytest.raises(InvalidFlowError) as expected:
+            compiled.predict_matrix(vector.reshape(1, -1))
+        with pytest.raises(InvalidFlowError) as got:
+            compiled.vote_one(vector)
+        assert str(got.value) == str(expected.value) and DEFAULT_SCHEMA.features[column] in str(got.value)
+    for wrong in (X[0][:5].copy(), X[0].astype(np.float32), X[:2].copy()):
+        with pytest.raises(InvalidFlowError, match="float64 vector"):
+            compiled.vote_one(wrong)
     with pytest.raises(dataclasses.FrozenInstanceError):
         compiled.forest = compiled.forest  # type: ignore[misc]
     for name in ("tree_root", "node_index", "node_threshold", "leaf_fixed", "entry_prior", "term_stats", "walk_node",

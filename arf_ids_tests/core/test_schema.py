@@ -42,6 +42,18 @@ def test_bad_mapping_names_the_feature(flow, feature, problem):
     assert feature in str(caught.value)
 
 
+def test_numbers_checked_gives_the_same_vector_and_still_checks_names_and_length():
+    """The service's path for flows its own validation already held to finite floats."""
+    flow = {"Down/Up Ratio": 3.0, "Flow Duration": 1.0, "Fwd Packets/s": 2.5}
+    for checked in (flow, [1.0, 2.5, 3.0]):
+        got = SCHEMA.vector(checked, numbers_checked=True)
+        assert got.dtype == np.float64 and got.tolist() == SCHEMA.vector(checked).tolist() == [1.0, 2.5, 3.0]
+    renamed = {"Flow Duration": 1.0, "Fwd Packets/s": 2.5, "Src Port": 3.0}
+    for bad, problem in ((renamed, "not a feature"), ({"Flow Duration": 1.0}, "missing"), ([1.0, 2.0], "has 2 values")):
+        with pytest.raises(InvalidFlowError, match=problem):
+            SCHEMA.vector(bad, numbers_checked=True)
+
+
 def test_list_of_wrong_length_says_how_many_are_expected():
     with pytest.raises(InvalidFlowError, match="has 2 values but the model reads 3 features"):
         SCHEMA.vector([1, 2])

@@ -248,13 +248,12 @@ def test_bad_input_is_refused_naming_the_field_and_the_service_stays_up(
     assert good.status_code == 200 and good.json()["model_version"] == 1
 
 
-def test_the_no_op_routes_parse_like_predict_and_log_nothing(http: httpx.Client, home: Path) -> None:
-    """``/noop`` and ``/noop/turn`` (the benchmark's floors) refuse what ``/predict`` refuses and store nothing."""
-    for path in ("/noop", "/noop/turn"):
-        answered = http.post(path, json={"flow_id": f"noop-{path}", "features": GOOD})
-        assert answered.status_code == 200 and answered.json() == {"status": "ok"}, answered.text
-        refused = http.post(path, json={"features": GOOD})
-        assert refused.status_code == 400 and ["flow_id"] in [d["loc"] for d in refused.json()["detail"]]
+def test_the_no_op_route_parses_like_predict_and_logs_nothing(http: httpx.Client, home: Path) -> None:
+    """``/noop`` (the benchmark's floor) refuses what ``/predict`` refuses and stores nothing."""
+    answered = http.post("/noop", json={"flow_id": "noop-1", "features": GOOD})
+    assert answered.status_code == 200 and answered.json() == {"status": "ok"}, answered.text
+    refused = http.post("/noop", json={"features": GOOD})
+    assert refused.status_code == 400 and ["flow_id"] in [d["loc"] for d in refused.json()["detail"]]
     sentinel = "good-sentinel-after-no-ops"
     assert http.post("/predict", json={"flow_id": sentinel, "features": GOOD}).status_code == 200
     wait_for(lambda: sentinel in logged_flow_ids(home, "predictions", sentinel), what="the sentinel in the log")
