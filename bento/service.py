@@ -14,7 +14,7 @@ One worker: the served model, the feed and the log queues live in its memory. Th
 routes are plain async functions that read the worker's runtime directly: no class views
 (whose synchronous dependency costs a thread hop per request) and no FastAPI dependency
 (resolving one cost about a tenth of a ``/predict``). ``/predict``, ``/predict/batch`` and
-the no-op routes skip BentoML's per-request layers (``DirectRoutesService``).
+the no-op route skip BentoML's per-request layers (``DirectRoutesService``).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ and middleware. Use, on the server's event loop::
 
     runtime = ServiceRuntime(Settings())
     await runtime.start()     # writers up, first registry poll scheduled at once
-    ...                       # await runtime.scorer.predict_json(flow), runtime.status(), ...
+    ...                       # runtime.scorer.predict_json(flow), runtime.status(), ...
     await runtime.stop()      # polling stopped, every queued log record committed
 """
 
