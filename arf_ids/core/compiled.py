@@ -1036,7 +1036,7 @@ class CompiledForest:
 
     @functools.cached_property
     def _vote_tables(self) -> tuple[Any, ...]:
-        """The vote kernel's model arguments, gathered once (a ``/predict`` turn calls the kernel for a few rows)."""
+        """The vote kernel's model arguments, gathered once per model (``vote_into`` passes them on every call)."""
         return (
             *self._walk(), self.leaf_index, self.leaf_bound, self.leaf_probability, self.leaf_entropy,
             self.leaf_votes, *self._naive_bayes(), self.max_entries, _SQUARE,
@@ -1196,6 +1196,12 @@ class CompiledModel:
             return np.ascontiguousarray(X)
         return np.ascontiguousarray(validated_matrix(X, self.schema))
 
+    def _one_row(self, vector: FloatArray) -> FloatArray:
+        """``vector`` C-contiguous, if it is one flow's float64 vector in schema order (finiteness is the kernel's)."""
+        if vector.shape != (len(self.schema),) or vector.dtype != np.float64:
+            raise InvalidFlowError(None, f"expected a float64 vector of {len(self.schema)} values, not {vector.shape}")
+        return np.ascontiguousarray(vector)
+
     def predict_one(self, flow: Flow) -> Prediction:
         """Confident vote on one flow (feature mapping or values in schema order)."""
         return self.predict_vector(self.schema.vector(flow))
@@ -1206,9 +1212,7 @@ class CompiledModel:
         Only the shape and type are checked here; a value that is not finite is found by the
         kernel and raises :class:`~arf_ids.core.errors.InvalidFlowError` naming its feature.
         """
-        if vector.shape != (len(self.schema),) or vector.dtype != np.float64:
-            raise InvalidFlowError(None, f"expected a float64 vector of {len(self.schema)} values, not {vector.shape}")
-        matrix = np.ascontiguousarray(vector).reshape(1, -1)
+        matrix = self._one_row(vector).reshape(1, -1)
         out = _outputs(1, len(self._names))
         if self._score(matrix, out) >= 0:
             validated_matrix(matrix, self.schema)  # raises, naming the value that is not finite
@@ -1228,9 +1232,7 @@ class CompiledModel:
         as :meth:`FlowSchema.vector` gives it; a value that is not finite raises
         :class:`~arf_ids.core.errors.InvalidFlowError` naming its feature.
         """
-        if vector.shape != (len(self.schema),) or vector.dtype != np.float64:
-            raise InvalidFlowError(None, f"expected a float64 vector of {len(self.schema)} values, not {vector.shape}")
-        vector = np.ascontiguousarray(vector)
+        vector = self._one_row(vector)
         logs = np.abs(vector)
         np.log1p(logs, out=logs)
         bad, best, confidence, trees_used = _vote_one(vector, logs, *self._one_flow)
