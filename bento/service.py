@@ -42,7 +42,6 @@ from arf_ids.serving.api import (
     parse_body,
 )
 from arf_ids.serving.broadcast import until_disconnected
-from arf_ids.serving.metrics import service_metrics
 from arf_ids.serving.middleware import DirectRoutes, FlushBeforeScrape
 from arf_ids.serving.runtime import PREDICTION_ROUTES, ServiceRuntime, build_web_app
 from arf_ids.settings import Settings
@@ -70,7 +69,7 @@ class DirectRoutesService(bentoml.Service):
     """
 
     def to_asgi(self, is_main: bool = True) -> Any:
-        bentoml_app = FlushBeforeScrape(super().to_asgi(is_main), flush=lambda: service_metrics().flush())
+        bentoml_app = FlushBeforeScrape(super().to_asgi(is_main), flush=lambda: runtime().flush_metrics())
         return DirectRoutes(bentoml_app, direct=web, paths=DIRECT_ROUTES)
 
 

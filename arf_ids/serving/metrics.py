@@ -6,11 +6,13 @@ worker starts), and BentoML's ``/metrics`` merges these series with its own. Met
 are process-wide, like Prometheus' default registry: :func:`service_metrics` creates
 them once per process.
 
-The per-request series (requests, errors, latency, flows by class) are tallied in plain
-counters and written to Prometheus' values by :meth:`ServiceMetrics.flush`: in
-multiprocess mode every write of a value takes a lock, asks the process id and writes
-a memory-mapped file, once per request and series otherwise. The service flushes before
-every scrape of ``/metrics`` and at least every second.
+The per-request series (requests, errors, latency, flows by class) are noted in memory
+and written to Prometheus' values by :meth:`ServiceMetrics.flush`: in multiprocess mode
+every write of a value takes a lock, asks the process id and writes a memory-mapped
+file, once per request and series otherwise. A request is noted as one append to a
+queue (no lock, no lookup: it is on every request's path) and tallied at the flush. The
+service flushes before every scrape of ``/metrics`` and at least every second; a
+request that finds :data:`MAX_UNFLUSHED_REQUESTS` noted flushes them itself.
 
 >>> from prometheus_client import CollectorRegistry, generate_latest
 >>> metrics = ServiceMetrics(CollectorRegistry())
@@ -41,6 +43,8 @@ LATENCY_BUCKETS_MS: tuple[float, ...] = (
 )
 #: Every bound of ``prediction_latency_ms``, ``+Inf`` last (as ``prometheus_client`` completes them).
 _LATENCY_BOUNDS: tuple[float, ...] = (*LATENCY_BUCKETS_MS, float("inf"))
+#: Requests noted but not yet flushed past which a request flushes them (bounds the queue without the service's timer).
+MAX_UNFLUSHED_REQUESTS = 100_000
 
 
 @dataclass(slots=True)
@@ -51,6 +55,16 @@ class _EndpointTally:
     errors: collections.Counter[int] = field(default_factory=collections.Counter)
     latency_sum_ms: float = 0.0
     latency_buckets: list[int] = field(default_factory=lambda: [0] * len(_LATENCY_BOUNDS))
+
+    def add(self, status: int, seconds: float) -> None:
+        """One request: counted, and timed when it succeeded."""
+        self.requests += 1
+        if status >= 400:
+            self.errors[status] += 1
+        else:
+            milliseconds = seconds * 1000.0
+            self.latency_sum_ms += milliseconds
+            self.latency_buckets[bisect.bisect_left(_LATENCY_BOUNDS, milliseconds)] += 1
 
 
 def add_observations(histogram: Any, bucket_counts: Sequence[int], total: float) -> None:
@@ -111,23 +125,16 @@ class ServiceMetrics:
             registry=registry,
         )
         # What was observed since the last flush (scoring of batches counts from a worker thread).
+        # A deque's append and popleft are atomic: requests are noted without the lock.
+        self._requests: collections.deque[tuple[str, int, float]] = collections.deque()
         self._lock = threading.Lock()
-        self._tallies: dict[str, _EndpointTally] = {}
         self._by_class: collections.Counter[str] = collections.Counter()
 
     def observe_request(self, endpoint: str, *, status: int, seconds: float) -> None:
         """One request to a prediction route: counted, and timed when it succeeded (exported at the next flush)."""
-        with self._lock:
-            tally = self._tallies.get(endpoint)
-            if tally is None:
-                tally = self._tallies[endpoint] = _EndpointTally()
-            tally.requests += 1
-            if status >= 400:
-                tally.errors[status] += 1
-            else:
-                milliseconds = seconds * 1000.0
-                tally.latency_sum_ms += milliseconds
-                tally.latency_buckets[bisect.bisect_left(_LATENCY_BOUNDS, milliseconds)] += 1
+        self._requests.append((endpoint, status, seconds))
+        if len(self._requests) > MAX_UNFLUSHED_REQUESTS:
+            self.flush()
 
     def count_predictions(self, labels: Iterable[str]) -> None:
         """Count scored flows by predicted class (exported at the next flush)."""
@@ -137,7 +144,13 @@ class ServiceMetrics:
     def flush(self) -> None:
         """Export everything observed since the last flush (thread-safe; cheap when nothing is pending)."""
         with self._lock:
-            tallies, self._tallies = self._tallies, {}
+            tallies: dict[str, _EndpointTally] = {}
+            for _ in range(len(self._requests)):  # those noted so far; later ones wait for the next flush
+                endpoint, status, seconds = self._requests.popleft()
+                tally = tallies.get(endpoint)
+                if tally is None:
+                    tally = tallies[endpoint] = _EndpointTally()
+                tally.add(status, seconds)
             by_class, self._by_class = self._by_class, collections.Counter()
         for endpoint, tally in tallies.items():
             self.requests.labels(endpoint=endpoint).inc(tally.requests)

@@ -179,11 +179,15 @@ class ServiceRuntime:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        self.scorer.record_answered()
-        self.metrics.flush()
+        self.flush_metrics()
         await asyncio.gather(asyncio.to_thread(self.prediction_log.close), asyncio.to_thread(self.label_log.close))
         if self._log_store is not None:
             self._log_store.close()
+
+    def flush_metrics(self) -> None:
+        """Record the ``/predict`` flows waiting to be logged and counted, then export the tallied metrics."""
+        self.scorer.record_answered()
+        self.metrics.flush()
 
     async def _flush_metrics(self) -> None:
         while True:

@@ -8,7 +8,7 @@ import threading
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from arf_ids.serving.metrics import LATENCY_BUCKETS_MS, ServiceMetrics
+from arf_ids.serving.metrics import LATENCY_BUCKETS_MS, MAX_UNFLUSHED_REQUESTS, ServiceMetrics
 
 ENDPOINTS = ("/predict", "/predict/batch")
 
@@ -119,3 +119,11 @@ def test_counts_from_threads_survive_concurrent_flushes() -> None:
         == per_thread * threads
     requests = ("prediction_requests_total", (("endpoint", "/predict/batch"),))
     assert _samples(metrics.registry, "prediction_requests")[requests] == per_thread * threads
+
+
+def test_requests_past_the_unflushed_limit_flush_themselves() -> None:
+    metrics = ServiceMetrics(CollectorRegistry())
+    for _ in range(MAX_UNFLUSHED_REQUESTS + 1):
+        metrics.observe_request("/predict", status=200, seconds=0.001)
+    requests = ("prediction_requests_total", (("endpoint", "/predict"),))
+    assert _samples(metrics.registry, "prediction_requests")[requests] == MAX_UNFLUSHED_REQUESTS + 1
