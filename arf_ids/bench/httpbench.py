@@ -11,8 +11,9 @@ Order of a run (both servers up, the load client a process of its own each run):
    of the seed-style app, with 16 clients and then 1, in ``http_rounds`` alternating
    rounds (each figure is its best round: on a shared machine a neighbour's burst only
    ever slows a run down);
-   ``/predict/batch`` of the service, with the flows as columns (``batch``) and as one
-   object each (``batch_flows``).
+5. after one warm-up request of each shape, ``/predict/batch`` of the service, with the
+   flows as columns (``batch``) and as one object each (``batch_flows``), in
+   ``http_rounds`` alternating rounds of ``http_batch_requests`` requests (best round).
 
 The seed-style app has no batch route (neither had the seeds): its flows per second are
 its ``/predict`` requests per second with 16 clients.
@@ -80,12 +81,16 @@ def http_bench(model: BenchModel, sizes: BenchSizes, *, work_dir: Path) -> dict[
                     for route in runs:
                         _keep_best(runs[route], str(clients),
                                    _run(url, HTTP_ROUTES[route], features, clients=clients, **budget))
-        batches = {
-            shape: _run(service.url, "/predict/batch", features, clients=1, requests=sizes.http_batch_requests,
-                        seconds=max(120.0, sizes.http_seconds), flows_per_request=sizes.http_batch_flows,
-                        batch_shape=shape)
-            for shape in BATCH_SHAPES
-        }
+        batch_budget = {"requests": sizes.http_batch_requests, "seconds": max(120.0, sizes.http_seconds),
+                        "flows_per_request": sizes.http_batch_flows}
+        batches: dict[str, dict[str, Any]] = {}
+        for shape in BATCH_SHAPES:  # warm-up: the first large body of each shape
+            _run(service.url, "/predict/batch", features, clients=1, batch_shape=shape,
+                 **{**batch_budget, "requests": 1})
+        for _ in range(sizes.http_rounds):
+            for shape in BATCH_SHAPES:
+                _keep_best(batches, shape,
+                           _run(service.url, "/predict/batch", features, clients=1, batch_shape=shape, **batch_budget))
     return {
         "model_version": version,
         "rounds": sizes.http_rounds,
