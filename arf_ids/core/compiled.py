@@ -1134,6 +1134,7 @@ class CompiledModel:
     _scaling: tuple[FloatArray, FloatArray] = field(init=False, repr=False)
     _names: NDArray[np.str_] = field(init=False, repr=False)
     _one_flow: tuple[FloatArray, IntArray, NDArray[np.bool_]] = field(init=False, repr=False)
+    _one_shape: tuple[int] = field(init=False, repr=False)  # one flow's vector shape
 
     def __post_init__(self) -> None:
         means, stds = np.array(self.scaler.means, dtype=np.float64), np.array(self.scaler.stds, dtype=np.float64)
@@ -1144,6 +1145,7 @@ class CompiledModel:
         object.__setattr__(self, "_names", names)
         object.__setattr__(self, "_one_flow", _one_flow_tables(
             self.forest, means, stds, self.entropy_threshold, self.min_confident_trees))
+        object.__setattr__(self, "_one_shape", (len(self.schema),))
 
     @classmethod
     def from_bundle(cls, bundle: ModelBundle) -> CompiledModel:
@@ -1198,9 +1200,9 @@ class CompiledModel:
 
     def _one_row(self, vector: FloatArray) -> FloatArray:
         """``vector`` C-contiguous, if it is one flow's float64 vector in schema order (finiteness is the kernel's)."""
-        if vector.shape != (len(self.schema),) or vector.dtype != np.float64:
+        if vector.shape != self._one_shape or vector.dtype != np.float64:
             raise InvalidFlowError(None, f"expected a float64 vector of {len(self.schema)} values, not {vector.shape}")
-        return np.ascontiguousarray(vector)
+        return vector if vector.flags.c_contiguous else np.ascontiguousarray(vector)
 
     def predict_one(self, flow: Flow) -> Prediction:
         """Confident vote on one flow (feature mapping or values in schema order)."""

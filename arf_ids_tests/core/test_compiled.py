@@ -122,10 +122,13 @@ def assert_same_batch(bundle: ModelBundle, compiled: CompiledModel, X: np.ndarra
 def assert_one_flow_vote_is_the_batch_vote(compiled: CompiledModel, X: np.ndarray) -> None:
     """``vote_one`` (the service's per-request path) answers every flow as ``predict_matrix`` does, to the bit."""
     batch = compiled.predict_matrix(X)
+    columns = np.asfortranarray(X)  # its rows are strided views: vote_one copies them first
     for i, flow in enumerate(X):
-        best, confidence, trees_used = compiled.vote_one(np.array(flow))
-        assert (compiled.classes[best], confidence, trees_used) == (
-            batch.labels[i], batch.confidences[i], batch.trees_used[i]), f"row {i}"
+        assert not columns[i].flags.c_contiguous
+        for vector in (np.array(flow), columns[i]):
+            best, confidence, trees_used = compiled.vote_one(vector)
+            assert (compiled.classes[best], confidence, trees_used) == (
+                batch.labels[i], batch.confidences[i], batch.trees_used[i]), f"row {i}"
 
 
 def assert_exact_everywhere(bundle: ModelBundle, X: np.ndarray) -> CompiledModel:
