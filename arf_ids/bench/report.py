@@ -207,8 +207,9 @@ def _http_md(http: Mapping[str, Any]) -> list[str]:
                      str(batch["errors"])])
     return [*_table(["server", "route", "clients", "req/s", "p50 ms", "p99 ms", "errors"], rows),
             "", f"Closed-loop clients, each sending its next request when the last is answered; best of "
-                f"{http['rounds']} alternating rounds (the batches too, after a warm-up request of each shape). The FastAPI + river app has no batch route (nor had the "
-                "seeds): its flows/s are its /predict req/s at 16 clients.",
+                f"{http['rounds']} alternating rounds (the batches too, after a warm-up request of each shape). "
+                "The FastAPI + river app has no batch route (nor had the seeds): its flows/s are its /predict "
+                "req/s at 16 clients.",
             *_gap_md(http["service"]),
             "", "## Memory", "", *_memory_md(http["memory"])]
 
