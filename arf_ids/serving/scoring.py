@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii as json_string  # what json.dumps does with a str
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 from pydantic import TypeAdapter
@@ -50,14 +50,9 @@ from arf_ids.serving.metrics import ServiceMetrics
 RECORD_DELAY_SECONDS = 0.01
 
 
-class _AnsweredFlow(NamedTuple):
-    """A ``/predict`` flow answered and not yet logged or counted."""
-
-    flow_id: str
-    vector: np.ndarray
-    label: str
-    confidence: float
-    trees_used: int
+#: A ``/predict`` flow answered and not yet logged or counted: flow id, vector, label, confidence, trees used
+#: (a plain tuple: a named one costs a Python-level call per request).
+_AnsweredFlow = tuple[str, np.ndarray, str, float, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +172,7 @@ class FlowScorer:
             self._answered_by = model
         if not self._answered:
             asyncio.get_running_loop().call_later(RECORD_DELAY_SECONDS, self.record_answered)
-        self._answered.append(_AnsweredFlow(flow.flow_id, vector, label, confidence, trees_used))
+        self._answered.append((flow.flow_id, vector, label, confidence, trees_used))
         return prediction_json(flow.flow_id, label, confidence, trees_used, model.version,
                                (time.perf_counter() - started) * 1000.0)
 
