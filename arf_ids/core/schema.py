@@ -17,7 +17,9 @@ arf_ids.core.errors.InvalidFlowError: feature 'b' is missing
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -123,12 +125,17 @@ class FlowSchema(BaseModel):
             dtype=np.float64,
         )
 
+    @functools.cached_property
+    def _in_order(self) -> operator.itemgetter[Any]:
+        """A mapping's values in feature order (``KeyError`` for a missing name; one feature: its value alone)."""
+        return operator.itemgetter(*self.features)
+
     def _checked_vector(self, flow: Flow) -> np.ndarray | None:
         """The vector of a flow of finite floats that has exactly the schema's names or length, else None."""
         n = len(self.features)
         if isinstance(flow, dict) and len(flow) == n:
             try:
-                return np.fromiter(map(flow.__getitem__, self.features), np.float64, n)
+                return np.array(self._in_order(flow), dtype=np.float64, ndmin=1)
             except KeyError:
                 return None
         if isinstance(flow, list) and len(flow) == n:

@@ -183,7 +183,7 @@ class FlowScorer:
             return
         self._answered = []
         flow_ids, vectors, labels, confidences, trees_used = zip(*answered, strict=True)
-        self._log(model, flow_ids, np.stack(vectors), labels, np.array(confidences),
+        self._log(model, flow_ids, np.array(vectors), labels, np.array(confidences),
                   np.array(trees_used, dtype=np.int64))
         self.metrics.count_predictions(labels)
         if self.feed.connections:

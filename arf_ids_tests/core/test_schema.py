@@ -1,6 +1,7 @@
 """Flows given as mappings or lists; every bad value is a typed error naming the feature."""
 
 import math
+import pickle
 
 import numpy as np
 import pandas as pd
@@ -52,6 +53,9 @@ def test_numbers_checked_gives_the_same_vector_and_still_checks_names_and_length
     for bad, problem in ((renamed, "not a feature"), ({"Flow Duration": 1.0}, "missing"), ([1.0, 2.0], "has 2 values")):
         with pytest.raises(InvalidFlowError, match=problem):
             SCHEMA.vector(bad, numbers_checked=True)
+    one = FlowSchema(features=("Flow Duration",))  # one feature: still a vector of one value
+    assert one.vector({"Flow Duration": 4.0}, numbers_checked=True).tolist() == [4.0]
+    assert pickle.loads(pickle.dumps(SCHEMA)) == SCHEMA  # the cached name lookup pickles with it
 
 
 def test_list_of_wrong_length_says_how_many_are_expected():
