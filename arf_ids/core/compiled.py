@@ -579,7 +579,7 @@ def _vote_one(
     confidence and the trees used. Four arguments instead of the kernel's thirty-one: for
     one flow, passing them is a large share of the call. ``log1p(|x|)`` is taken here, by
     the C library's ``log1p``; NumPy's vectorised one (the batch path's) differs from it by
-    one unit in the last place in about 2% of values. It keeps the GIL: it runs on the
+    one unit in the last place in some values. It keeps the GIL: it runs on the
     event loop, and releasing the GIL for a few microseconds lets another thread (the log
     writer's) take it in the middle of a request.
     """
