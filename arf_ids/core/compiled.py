@@ -77,6 +77,7 @@ from typing import TYPE_CHECKING, Any
 import numba
 import numpy as np
 import river
+from numba.core.errors import TypingError
 from numpy.typing import NDArray
 from river import forest, proba
 from river.tree.hoeffding_tree_classifier import HoeffdingTreeClassifier
@@ -571,18 +572,22 @@ _HEADER = _FLOAT_TABLES + _INT_TABLES + 3
 
 @numba.njit(cache=True)
 def _vote_one(
-    x: FloatArray, floats: FloatArray, ints: IntArray, leaf_votes: NDArray[np.bool_]
+    values: tuple[float, ...], floats: FloatArray, ints: IntArray, leaf_votes: NDArray[np.bool_]
 ) -> tuple[int, int, float, int]:  # pragma: no cover - compiled
-    """``_confident_votes`` of one raw flow ``x`` on the tables :func:`_one_flow_tables` packed.
+    """``_confident_votes`` of one raw flow, a tuple of floats, on the tables :func:`_one_flow_tables` packed.
 
     Returns the row that is not finite (-1: none; else 0), the best class column, its
-    confidence and the trees used. Four arguments instead of the kernel's thirty-one: for
-    one flow, passing them is a large share of the call. ``log1p(|x|)`` is taken here, by
-    the C library's ``log1p``; NumPy's vectorised one (the batch path's) differs from it by
-    one unit in the last place in some values. It keeps the GIL: it runs on the
-    event loop, and releasing the GIL for a few microseconds lets another thread (the log
-    writer's) take it in the middle of a request.
+    confidence and the trees used. The flow comes as a tuple, copied here, so that the
+    caller builds no array (numba compiles one entry per tuple length). Four arguments
+    instead of the kernel's thirty-one: for one flow, passing them is a large share of the
+    call. ``log1p(|x|)`` is taken here, by the C library's ``log1p``; NumPy's vectorised
+    one (the batch path's) differs from it by one unit in the last place in some values.
+    It keeps the GIL: it runs on the event loop, and releasing the GIL for a few
+    microseconds lets another thread (the log writer's) take it in the middle of a request.
     """
+    x = np.empty(len(values))
+    for j in range(len(values)):
+        x[j] = values[j]
     logs = np.log1p(np.abs(x))
     f, i = ints[:_FLOAT_TABLES], ints[_FLOAT_TABLES : _FLOAT_TABLES + _INT_TABLES]
     n_classes, max_entries, min_confident_trees = ints[_HEADER - 3], ints[_HEADER - 2], ints[_HEADER - 1]
@@ -1230,21 +1235,27 @@ class CompiledModel:
             probabilities=dict(zip(classes, probabilities[0].tolist(), strict=True)),
         )
 
-    def vote_one(self, vector: FloatArray) -> tuple[int, float, int]:
+    def vote_one(self, values: tuple[float, ...]) -> tuple[int, float, int]:
         """One flow's class index (in ``classes``), confidence and trees used: ``predict_matrix``'s answer.
 
-        The service's per-request path. ``vector`` is a float64 vector in the schema's order,
-        as :meth:`FlowSchema.vector` gives it; a value that is not finite raises
-        :class:`~arf_ids.core.errors.InvalidFlowError` naming its feature. Its ``log1p`` is
-        the C library's, not NumPy's vectorised one (:func:`_vote_one`): the class and the
-        trees used are ``predict_matrix``'s and the confidence is within :data:`AGREEMENT`
-        of it (the tests check every flow of every compiled test model; a flow whose scaled
-        value fell on a split threshold within one unit in the last place could differ).
+        The service's per-request path. ``values`` is a tuple of the flow's floats in the
+        schema's order, as :meth:`FlowSchema.checked_values` gives it: no array is built in
+        Python. A tuple of the wrong length, or of values that are not floats, is refused;
+        a value that is not finite raises :class:`~arf_ids.core.errors.InvalidFlowError`
+        naming its feature. Its ``log1p`` is the C library's, not NumPy's vectorised one
+        (:func:`_vote_one`): the class and the trees used are ``predict_matrix``'s and the
+        confidence is within :data:`AGREEMENT` of it (the tests check every flow of every
+        compiled test model; a flow whose scaled value fell on a split threshold within
+        one unit in the last place could differ).
         """
-        vector = self._one_row(vector)
-        bad, best, confidence, trees_used = _vote_one(vector, *self._one_flow)
+        if len(values) != self._one_shape[0]:
+            raise InvalidFlowError(None, f"expected {self._one_shape[0]} values, not {len(values)}")
+        try:
+            bad, best, confidence, trees_used = _vote_one(values, *self._one_flow)
+        except TypingError:
+            raise InvalidFlowError(None, "expected a tuple of floats") from None
         if bad >= 0:
-            validated_matrix(vector.reshape(1, -1), self.schema)  # raises, naming the value that is not finite
+            validated_matrix(np.array([values]), self.schema)  # raises, naming the value that is not finite
         return best, confidence, trees_used
 
     def predict_matrix(self, X: np.ndarray, *, workers: int = 1) -> PredictionBatch:
@@ -1285,7 +1296,7 @@ class CompiledModel:
     def warm_up(self) -> None:
         """Compile the kernels now (or load them from numba's cache), so no request pays for it."""
         self.predict_matrix(np.zeros((1, len(self.schema))))
-        self.vote_one(np.zeros(len(self.schema)))
+        self.vote_one((0.0,) * len(self.schema))
 
 
 __all__ = ["AGREEMENT", "RIVER_VERSION", "CompiledForest", "CompiledModel", "UnsupportedModelError"]

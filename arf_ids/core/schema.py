@@ -90,17 +90,13 @@ class FlowSchema(BaseModel):
     def __len__(self) -> int:
         return len(self.features)
 
-    def vector(self, flow: Flow, *, index: int | None = None, numbers_checked: bool = False) -> np.ndarray:
+    def vector(self, flow: Flow, *, index: int | None = None) -> np.ndarray:
         """One flow (name-to-value mapping, or a list in feature order) as a float vector.
 
-        ``numbers_checked`` skips the scan of each value's type and finiteness when the
-        caller's own validation let only finite floats through (the names and the length
-        are checked anyway).
-
-        >>> FlowSchema(features=("a", "b")).vector({"b": 2.0, "a": 1.0}, numbers_checked=True).tolist()
+        >>> FlowSchema(features=("a", "b")).vector({"b": 2.0, "a": 1.0}).tolist()
         [1.0, 2.0]
         """
-        clean = self._checked_vector(flow) if numbers_checked else self._clean_vector(flow)
+        clean = self._clean_vector(flow)
         if clean is not None:
             return clean
         if isinstance(flow, Mapping):
@@ -125,22 +121,30 @@ class FlowSchema(BaseModel):
             dtype=np.float64,
         )
 
+    def checked_values(self, flow: Flow) -> tuple[float, ...]:
+        """A flow whose values are already finite floats, in feature order, as a tuple: no array is built.
+
+        For a caller whose own validation let only finite floats through (the service's
+        request models); the names and the length are still checked, and a flow without
+        exactly the schema's names (or length) raises what :meth:`vector` raises.
+
+        >>> FlowSchema(features=("a", "b")).checked_values({"b": 2.0, "a": 1.0})
+        (1.0, 2.0)
+        """
+        n = len(self.features)
+        if n > 1 and isinstance(flow, dict) and len(flow) == n:  # one feature: itemgetter gives the value alone
+            try:
+                return self._in_order(flow)  # type: ignore[no-any-return]
+            except KeyError:
+                pass
+        elif isinstance(flow, list) and len(flow) == n:
+            return tuple(flow)
+        return tuple(self.vector(flow).tolist())
+
     @functools.cached_property
     def _in_order(self) -> operator.itemgetter[Any]:
-        """A mapping's values in feature order (``KeyError`` for a missing name; one feature: its value alone)."""
+        """A mapping's values in feature order (``KeyError`` for a missing name)."""
         return operator.itemgetter(*self.features)
-
-    def _checked_vector(self, flow: Flow) -> np.ndarray | None:
-        """The vector of a flow of finite floats that has exactly the schema's names or length, else None."""
-        n = len(self.features)
-        if isinstance(flow, dict) and len(flow) == n:
-            try:
-                return np.array(self._in_order(flow), dtype=np.float64, ndmin=1)
-            except KeyError:
-                return None
-        if isinstance(flow, list) and len(flow) == n:
-            return np.array(flow, dtype=np.float64)
-        return None
 
     def _clean_vector(self, flow: Flow) -> np.ndarray | None:
         """The vector of a flow that is clean (exactly the schema's names or length, finite Python floats), else None.

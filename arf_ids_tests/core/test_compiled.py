@@ -123,13 +123,12 @@ def assert_one_flow_vote_is_the_batch_vote(compiled: CompiledModel, X: np.ndarra
     """``vote_one`` (the service's per-request path) answers every flow as ``predict_matrix`` does.
 
     The same class and trees used; the confidence within ``AGREEMENT`` (its ``log1p`` is
-    the C library's, the batch's NumPy's).
+    the C library's, the batch's NumPy's). A tuple of NumPy floats is answered as one of
+    Python floats, to the bit.
     """
     batch = compiled.predict_matrix(X)
-    columns = np.asfortranarray(X)  # its rows are strided views: vote_one copies them first
     for i, flow in enumerate(X):
-        assert not columns[i].flags.c_contiguous
-        answers = [compiled.vote_one(vector) for vector in (np.array(flow), columns[i])]
+        answers = [compiled.vote_one(tuple(flow.tolist())), compiled.vote_one(tuple(flow))]
         assert answers[0] == answers[1], f"row {i}"
         best, confidence, trees_used = answers[0]
         assert (compiled.classes[best], trees_used) == (batch.labels[i], batch.trees_used[i]), f"row {i}"
@@ -540,11 +539,13 @@ def test_compiled_model_validates_like_the_bundle_and_is_immutable(seeded: tuple
         with pytest.raises(InvalidFlowError) as expected:
             compiled.predict_matrix(vector.reshape(1, -1))
         with pytest.raises(InvalidFlowError) as got:
-            compiled.vote_one(vector)
+            compiled.vote_one(tuple(vector.tolist()))
         assert str(got.value) == str(expected.value) and DEFAULT_SCHEMA.features[column] in str(got.value)
-    for wrong in (X[0][:5].copy(), X[0].astype(np.float32), X[:2].copy()):
-        with pytest.raises(InvalidFlowError, match="float64 vector"):
-            compiled.vote_one(wrong)
+    for short_or_long in (tuple(X[0][:5].tolist()), (*X[0].tolist(), 1.0), ()):
+        with pytest.raises(InvalidFlowError, match=f"expected {len(DEFAULT_SCHEMA)} values"):
+            compiled.vote_one(short_or_long)
+    with pytest.raises(InvalidFlowError, match="expected a tuple of floats"):
+        compiled.vote_one(("1.0", *X[0][1:].tolist()))
     with pytest.raises(dataclasses.FrozenInstanceError):
         compiled.forest = compiled.forest  # type: ignore[misc]
     for name in ("tree_root", "node_index", "node_threshold", "leaf_fixed", "entry_prior", "term_stats", "walk_node",

@@ -43,18 +43,21 @@ def test_bad_mapping_names_the_feature(flow, feature, problem):
     assert feature in str(caught.value)
 
 
-def test_numbers_checked_gives_the_same_vector_and_still_checks_names_and_length():
+def test_checked_values_are_the_vector_and_still_check_names_and_length():
     """The service's path for flows its own validation already held to finite floats."""
     flow = {"Down/Up Ratio": 3.0, "Flow Duration": 1.0, "Fwd Packets/s": 2.5}
-    for checked in (flow, [1.0, 2.5, 3.0]):
-        got = SCHEMA.vector(checked, numbers_checked=True)
-        assert got.dtype == np.float64 and got.tolist() == SCHEMA.vector(checked).tolist() == [1.0, 2.5, 3.0]
+    for checked in (flow, [1.0, 2.5, 3.0], (1.0, 2.5, 3.0), np.array([1.0, 2.5, 3.0])):
+        got = SCHEMA.checked_values(checked)
+        assert type(got) is tuple and all(type(value) is float for value in got)
+        assert list(got) == SCHEMA.vector(checked).tolist() == [1.0, 2.5, 3.0]
     renamed = {"Flow Duration": 1.0, "Fwd Packets/s": 2.5, "Src Port": 3.0}
-    for bad, problem in ((renamed, "not a feature"), ({"Flow Duration": 1.0}, "missing"), ([1.0, 2.0], "has 2 values")):
+    for bad, problem in ((renamed, "not a feature"), ({"Flow Duration": 1.0}, "missing"), ([1.0, 2.0], "has 2 values"),
+                         ({**flow, "Src Port": 4.0}, "not a feature")):
         with pytest.raises(InvalidFlowError, match=problem):
-            SCHEMA.vector(bad, numbers_checked=True)
-    one = FlowSchema(features=("Flow Duration",))  # one feature: still a vector of one value
-    assert one.vector({"Flow Duration": 4.0}, numbers_checked=True).tolist() == [4.0]
+            SCHEMA.checked_values(bad)
+    one = FlowSchema(features=("Flow Duration",))  # one feature: still a tuple of one value
+    assert one.checked_values({"Flow Duration": 4.0}) == (4.0,)
+    assert one.checked_values([4.0]) == (4.0,)
     assert pickle.loads(pickle.dumps(SCHEMA)) == SCHEMA  # the cached name lookup pickles with it
 
 

@@ -59,7 +59,8 @@ def test_a_swap_between_answers_logs_each_models_flows_with_its_version(
     assert logged == {f"s-{i}": "1" if i < 5 else "2" for i in range(8)}
     assert [a["model_version"] for a in answers] == [1] * 5 + [2] * 3
     for flow, answer, model in zip(flows, answers, [first] * 5 + [second] * 3, strict=True):
-        best, confidence, trees_used = model.compiled.vote_one(model.bundle.schema.vector(flow.features))
+        vector = model.bundle.schema.vector(flow.features)
+        best, confidence, trees_used = model.compiled.vote_one(tuple(vector.tolist()))
         assert (answer["prediction"], answer["confidence"], answer["trees_used"]) == (
             model.compiled.classes[best], confidence, trees_used)
     metrics.flush()
