@@ -134,7 +134,7 @@ class FlowSchema(BaseModel):
         n = len(self.features)
         if n > 1 and isinstance(flow, dict) and len(flow) == n:  # one feature: itemgetter gives the value alone
             try:
-                return self._in_order(flow)  # type: ignore[no-any-return]
+                return self._in_order(flow)
             except KeyError:
                 pass
         elif isinstance(flow, list) and len(flow) == n:

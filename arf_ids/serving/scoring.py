@@ -91,8 +91,7 @@ def prediction_json(flow_id: str, label: str, confidence: float, trees_used: int
                     latency_ms: float) -> bytes:
     """One ``/predict`` answer, :class:`~arf_ids.serving.api.PredictionOut`, as compact JSON (its fields in order).
 
-    Serialised by pydantic's compiled core (:func:`pydantic_core.to_json`), which writes a
-    float's shortest round-trip digits faster than ``repr``.
+    Serialised by pydantic's compiled core (:func:`pydantic_core.to_json`), as the batch answers are.
 
     >>> json.loads(prediction_json('f"1', "DoS", 0.75, 7, 3, 0.5))
     {'flow_id': 'f"1', 'prediction': 'DoS', 'confidence': 0.75, 'trees_used': 7, 'model_version': 3, 'latency_ms': 0.5}

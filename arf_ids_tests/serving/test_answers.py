@@ -1,4 +1,4 @@
-"""The ``/predict`` answer formatted directly is the documented ``PredictionOut``, value for value."""
+"""The ``/predict`` answer, serialised without a response model, is ``PredictionOut`` value for value."""
 
 from __future__ import annotations
 
